@@ -5,7 +5,7 @@ PKGS      := ./...
 TRACES    ?= ../shared/traces
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run dev demo test test-short e2e bench bench-elasticity lint vet fmt-check tidy-check import-check libvirt-test clean
+.PHONY: all build run dev demo test test-short e2e bench bench-elasticity lint vet fmt-check tidy-check import-check clean
 
 all: build
 
@@ -19,6 +19,7 @@ run dev: build
 ## test: everything CI runs — static checks, then the whole suite under -race.
 test: vet fmt-check import-check
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m $(PKGS)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m -tags libvirt ./nodes/...
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
@@ -60,3 +61,7 @@ lint: vet fmt-check import-check tidy-check
 
 clean:
 	rm -rf bin
+
+## bench-elasticity: the simulator on every trace in $(TRACES) against the baselines; writes docs/elasticity.md.
+bench-elasticity: build
+	TRACES=$(TRACES) CTL=./$(BIN) bash scripts/bench-elasticity.sh

@@ -1,15 +1,7 @@
 package fsm
 
 import (
-	"fmt"
 	"time"
-)
-
-// Command type bytes. Values are part of the on-disk log format: never
-// renumber, only append.
-const (
-	UpsertHypervisorType MessageType = 1
-	SetLivenessType      MessageType = 2
 )
 
 // UpsertHypervisor registers or updates a hypervisor's metadata.
@@ -24,9 +16,16 @@ type SetLiveness struct {
 	Time     time.Time `json:"time"`
 }
 
+// RemoveHypervisor forgets a hypervisor. It is rejected (ErrInUse) while
+// live instances are placed on it.
+type RemoveHypervisor struct {
+	ID string `json:"id"`
+}
+
 func init() {
 	register(UpsertHypervisorType, "upsert-hypervisor", applyUpsertHypervisor)
 	register(SetLivenessType, "set-liveness", applySetLiveness)
+	register(RemoveHypervisorType, "remove-hypervisor", applyRemoveHypervisor)
 }
 
 func applyUpsertHypervisor(s *State, _ uint64, payload []byte) (any, error) {
@@ -36,16 +35,31 @@ func applyUpsertHypervisor(s *State, _ uint64, payload []byte) (any, error) {
 	}
 	h := c.Hypervisor
 	if h.ID == "" {
-		return nil, fmt.Errorf("%w: hypervisor id is empty", ErrBadCommand)
+		return nil, invalid("hypervisor id is empty")
+	}
+	if h.Capacity < 0 {
+		return nil, invalid("hypervisor %q: capacity %d is negative", h.ID, h.Capacity)
 	}
 	if h.Liveness == "" {
 		h.Liveness = LivenessAlive
 	}
+	if !validLiveness(h.Liveness) {
+		return nil, invalid("hypervisor %q: liveness %q", h.ID, h.Liveness)
+	}
+	h.Since = utc(h.Since)
 	if old, ok := s.Hypervisors[h.ID]; ok && old.Liveness == h.Liveness {
 		h.Since = old.Since
 	}
-	s.Hypervisors[h.ID] = &h
+	s.Hypervisors[h.ID] = h.clone()
 	return nil, nil
+}
+
+func validLiveness(l Liveness) bool {
+	switch l {
+	case LivenessAlive, LivenessSuspect, LivenessFailed, LivenessLeft:
+		return true
+	}
+	return false
 }
 
 func applySetLiveness(s *State, _ uint64, payload []byte) (any, error) {
@@ -53,18 +67,31 @@ func applySetLiveness(s *State, _ uint64, payload []byte) (any, error) {
 	if err := decode(payload, &c); err != nil {
 		return nil, err
 	}
-	switch c.Liveness {
-	case LivenessAlive, LivenessSuspect, LivenessFailed, LivenessLeft:
-	default:
-		return nil, fmt.Errorf("%w: liveness %q", ErrBadCommand, c.Liveness)
+	if !validLiveness(c.Liveness) {
+		return nil, invalid("liveness %q", c.Liveness)
 	}
 	h, ok := s.Hypervisors[c.ID]
 	if !ok {
-		return nil, fmt.Errorf("%w: hypervisor %q not registered", ErrBadCommand, c.ID)
+		return nil, reject(ErrNotFound, "hypervisor %q not registered", c.ID)
 	}
 	if h.Liveness != c.Liveness {
 		h.Liveness = c.Liveness
-		h.Since = c.Time
+		h.Since = utc(c.Time)
 	}
+	return nil, nil
+}
+
+func applyRemoveHypervisor(s *State, _ uint64, payload []byte) (any, error) {
+	var c RemoveHypervisor
+	if err := decode(payload, &c); err != nil {
+		return nil, err
+	}
+	if _, ok := s.Hypervisors[c.ID]; !ok {
+		return nil, reject(ErrNotFound, "hypervisor %q", c.ID)
+	}
+	if live := s.HypervisorInstances(c.ID); len(live) > 0 {
+		return nil, reject(ErrInUse, "hypervisor %q runs %d live instances (%s, ...)", c.ID, len(live), live[0].ID)
+	}
+	delete(s.Hypervisors, c.ID)
 	return nil, nil
 }

@@ -7,6 +7,7 @@
 package fsm
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,7 +26,44 @@ type MessageType uint8
 var ErrUnknownCommand = errors.New("fsm: unknown command type")
 
 // ErrBadCommand wraps payload decoding and validation failures of a command.
+// Every rejection of a command wraps it, together with one of the more
+// specific errors below when one applies.
 var ErrBadCommand = errors.New("fsm: bad command")
+
+// Specific rejection reasons; each is wrapped together with ErrBadCommand,
+// so errors.Is(err, ErrBadCommand) holds for all of them.
+var (
+	// ErrInvalidTransition: an instance lifecycle step that the table in
+	// lifecycle.go does not allow.
+	ErrInvalidTransition = errors.New("invalid lifecycle transition")
+	// ErrNotFound: the command names a tenant, group, cloud, instance or
+	// hypervisor that does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the command would duplicate something that must be
+	// unique (instance ID, address range, public IP).
+	ErrConflict = errors.New("conflict")
+	// ErrVersionConflict: ApplyTenant's expected version is not the
+	// tenant's current version (optimistic concurrency).
+	ErrVersionConflict = errors.New("version conflict")
+	// ErrInUse: the object still has live instances.
+	ErrInUse = errors.New("in use")
+	// ErrSuspended: a scaler decision for a suspended group.
+	ErrSuspended = errors.New("group suspended")
+	// ErrCapacity: no room left (cloud capacity, free addresses).
+	ErrCapacity = errors.New("no capacity")
+	// ErrDeleting: the tenant or group is being deleted.
+	ErrDeleting = errors.New("being deleted")
+)
+
+// reject builds a command rejection wrapping ErrBadCommand and kind.
+func reject(kind error, format string, args ...any) error {
+	return fmt.Errorf("%w: %w: %s", ErrBadCommand, kind, fmt.Sprintf(format, args...))
+}
+
+// invalid builds a command rejection wrapping only ErrBadCommand.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadCommand, fmt.Sprintf(format, args...))
+}
 
 // applyFunc applies one decoded command to the state. It runs under the FSM
 // write lock. index is the raft log index (usable as a deterministic sequence).
@@ -61,7 +99,8 @@ func Encode(t MessageType, payload any) ([]byte, error) {
 	return append(out, b...), nil
 }
 
-// decode unmarshals a command payload strictly into v.
+// decode unmarshals a command payload into v. Unknown fields are ignored
+// (every replica ignores them alike).
 func decode(payload []byte, v any) error {
 	if err := json.Unmarshal(payload, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadCommand, err)
@@ -150,41 +189,60 @@ func (f *FSM) Read(fn func(s *State)) {
 	fn(f.state)
 }
 
-// Snapshot captures a deep copy of the state for raft to persist.
+// Snapshot captures a deep copy of the state under the read lock; the slow
+// part, encoding, happens in Persist without holding any lock.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
-	defer f.mu.RUnlock()
-	b, err := json.Marshal(f.state)
-	if err != nil {
-		return nil, fmt.Errorf("fsm snapshot: %w", err)
-	}
-	return &snapshot{data: b}, nil
+	c := f.state.Clone()
+	f.mu.RUnlock()
+	return &snapshot{state: c}, nil
 }
 
 // Restore replaces the state with the snapshot's: it decodes into fresh
 // state and swaps it in, so a failed restore leaves the old state untouched.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	fresh := NewState()
-	dec := json.NewDecoder(rc)
-	if err := dec.Decode(fresh); err != nil {
-		return fmt.Errorf("fsm restore: %w", err)
+	fresh, err := ReadSnapshot(rc)
+	if err != nil {
+		return err
 	}
-	fresh.normalize()
 	f.mu.Lock()
 	f.state = fresh
 	f.mu.Unlock()
 	return nil
 }
 
-type snapshot struct{ data []byte }
+// WriteSnapshot encodes s in the snapshot format (JSON).
+func WriteSnapshot(w io.Writer, s *State) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := json.NewEncoder(bw).Encode(s); err != nil {
+		return fmt.Errorf("fsm snapshot: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("fsm snapshot: %w", err)
+	}
+	return nil
+}
+
+// ReadSnapshot decodes a snapshot written by WriteSnapshot into fresh state
+// with its derived index rebuilt.
+func ReadSnapshot(r io.Reader) (*State, error) {
+	fresh := &State{}
+	if err := json.NewDecoder(bufio.NewReaderSize(r, 64<<10)).Decode(fresh); err != nil {
+		return nil, fmt.Errorf("fsm restore: %w", err)
+	}
+	fresh.normalize()
+	return fresh, nil
+}
+
+type snapshot struct{ state *State }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s.data); err != nil {
+	if err := WriteSnapshot(sink, s.state); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("fsm snapshot persist: %w", err)
 	}
 	return sink.Close()
 }
 
-func (s *snapshot) Release() {}
+func (s *snapshot) Release() { s.state = nil }

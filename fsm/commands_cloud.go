@@ -1,0 +1,48 @@
+package fsm
+
+// UpsertCloud creates or replaces a cloud's record.
+type UpsertCloud struct {
+	Cloud Cloud `json:"cloud"`
+}
+
+// DeleteCloud removes a cloud. It is rejected (ErrInUse) while the cloud
+// holds live instances.
+type DeleteCloud struct {
+	Name string `json:"name"`
+}
+
+func init() {
+	register(UpsertCloudType, "upsert-cloud", applyUpsertCloud)
+	register(DeleteCloudType, "delete-cloud", applyDeleteCloud)
+}
+
+func applyUpsertCloud(s *State, _ uint64, payload []byte) (any, error) {
+	var c UpsertCloud
+	if err := decode(payload, &c); err != nil {
+		return nil, err
+	}
+	if err := checkName("cloud name", c.Cloud.Name); err != nil {
+		return nil, err
+	}
+	if c.Cloud.Capacity < 0 {
+		return nil, invalid("cloud %q: capacity %d is negative", c.Cloud.Name, c.Cloud.Capacity)
+	}
+	cl := c.Cloud
+	s.Clouds[cl.Name] = cl.clone()
+	return nil, nil
+}
+
+func applyDeleteCloud(s *State, _ uint64, payload []byte) (any, error) {
+	var c DeleteCloud
+	if err := decode(payload, &c); err != nil {
+		return nil, err
+	}
+	if _, ok := s.Clouds[c.Name]; !ok {
+		return nil, reject(ErrNotFound, "cloud %q", c.Name)
+	}
+	if n := s.idx.liveByCloud[c.Name]; n > 0 {
+		return nil, reject(ErrInUse, "cloud %q has %d live instances", c.Name, n)
+	}
+	delete(s.Clouds, c.Name)
+	return nil, nil
+}

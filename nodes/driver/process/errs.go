@@ -1,0 +1,5 @@
+package process
+
+import "os"
+
+var errNotExist = os.ErrNotExist

@@ -1,0 +1,127 @@
+package scaler
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// CloudCount is a number of new instances for one cloud.
+type CloudCount struct {
+	Cloud string `json:"cloud"`
+	Count int    `json:"count"`
+}
+
+// Placement says where a scaling step happens: new instances per cloud (in
+// the order of preference) and the instances to drain, in order.
+type Placement struct {
+	Add    []CloudCount `json:"add,omitempty"`
+	Remove []string     `json:"remove,omitempty"`
+}
+
+// String is a short human form: "add aws+2 gcp+1" / "drain i-7,i-6".
+func (p Placement) String() string {
+	var parts []string
+	if len(p.Add) > 0 {
+		s := make([]string, len(p.Add))
+		for i, a := range p.Add {
+			s[i] = fmt.Sprintf("%s+%d", a.Cloud, a.Count)
+		}
+		parts = append(parts, "add "+strings.Join(s, " "))
+	}
+	if len(p.Remove) > 0 {
+		parts = append(parts, "drain "+strings.Join(p.Remove, ","))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// rankClouds orders clouds by priority (lower first), then name.
+func rankClouds(clouds []Cloud) []Cloud {
+	c := append([]Cloud(nil), clouds...)
+	sort.SliceStable(c, func(i, j int) bool {
+		if c[i].Priority != c[j].Priority {
+			return c[i].Priority < c[j].Priority
+		}
+		return c[i].Name < c[j].Name
+	})
+	return c
+}
+
+// Place distributes delta instances: delta > 0 adds them to clouds by
+// priority while each has capacity, spilling to the next; delta < 0 picks
+// instances to drain in reverse order — least preferred cloud first, newest
+// instance first — never a protected one. It returns how many it could
+// place (same sign as delta) and a note when that is fewer than asked.
+// With no clouds, new instances go to the cloud named "".
+func Place(clouds []Cloud, instances []Instance, delta int) (Placement, int, string) {
+	var p Placement
+	switch {
+	case delta > 0:
+		if len(clouds) == 0 {
+			p.Add = []CloudCount{{Cloud: "", Count: delta}}
+			return p, delta, ""
+		}
+		left := delta
+		for _, c := range rankClouds(clouds) {
+			if left == 0 {
+				break
+			}
+			n := left
+			if c.Capacity >= 0 && c.Capacity < n {
+				n = c.Capacity
+			}
+			if n > 0 {
+				p.Add = append(p.Add, CloudCount{Cloud: c.Name, Count: n})
+				left -= n
+			}
+		}
+		if left > 0 {
+			return p, delta - left, fmt.Sprintf("capacity: only %d of %d new instances fit the clouds", delta-left, delta)
+		}
+		return p, delta, ""
+	case delta < 0:
+		rank := make(map[string]int, len(clouds))
+		for i, c := range rankClouds(clouds) {
+			rank[c.Name] = i
+		}
+		unknown := len(clouds) // clouds not in the list go first
+		cands := make([]Instance, 0, len(instances))
+		protected := 0
+		for _, in := range instances {
+			if !in.State.Counted() {
+				continue
+			}
+			if in.Protected {
+				protected++
+				continue
+			}
+			cands = append(cands, in)
+		}
+		r := func(in Instance) int {
+			if v, ok := rank[in.Cloud]; ok {
+				return v
+			}
+			return unknown
+		}
+		sort.SliceStable(cands, func(i, j int) bool {
+			a, b := cands[i], cands[j]
+			if ra, rb := r(a), r(b); ra != rb {
+				return ra > rb
+			}
+			if !a.Created.Equal(b.Created) {
+				return a.Created.After(b.Created)
+			}
+			return a.ID > b.ID
+		})
+		want := -delta
+		n := min(want, len(cands))
+		for _, c := range cands[:n] {
+			p.Remove = append(p.Remove, c.ID)
+		}
+		if n < want {
+			return p, -n, fmt.Sprintf("protected: only %d of %d instances may be drained (%d protected)", n, want, protected)
+		}
+		return p, delta, ""
+	}
+	return p, 0, ""
+}

@@ -1,0 +1,275 @@
+package scaler
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Proposal is one policy's recommendation in a decision.
+type Proposal struct {
+	Policy  string `json:"policy"`
+	Kind    Kind   `json:"kind"`
+	Desired int    `json:"desired"`
+	// Abstained: the policy had no opinion (no alarm, no data, no forecast);
+	// Desired is then the current count.
+	Abstained bool   `json:"abstained,omitempty"`
+	Formula   string `json:"formula"`
+}
+
+// eps keeps ceil/floor stable against float noise: ceil(3.0000000001) = 3.
+const eps = 1e-9
+
+func ceil(x float64) int  { return int(math.Ceil(x - eps)) }
+func floor(x float64) int { return int(math.Floor(x + eps)) }
+
+func abstain(p *Policy, cur int, why string) Proposal {
+	return Proposal{Policy: p.Name, Kind: p.Kind(), Desired: cur, Abstained: true, Formula: string(p.Kind()) + ": " + why}
+}
+
+// propose evaluates one dynamic policy.
+func propose(p *Policy, o *observation, scratch []float64) Proposal {
+	cur := o.current
+	switch {
+	case p.Reactive != nil:
+		return reactive(p, o)
+	case p.Target != nil:
+		return targetTracking(p, o)
+	case p.Step != nil:
+		return stepScaling(p, o)
+	case p.Simple != nil:
+		return simpleScaling(p, o)
+	case p.Proactive != nil:
+		return proactive(p, o, scratch)
+	case p.Predictive != nil:
+		return predictive(p, o)
+	}
+	return abstain(p, cur, "not a dynamic policy")
+}
+
+func reactive(p *Policy, o *observation) Proposal {
+	r := p.Reactive
+	if !o.hasAvg() {
+		return abstain(p, o.current, "no metric data")
+	}
+	n := o.serving
+	switch {
+	case o.avg > r.Threshold:
+		add := ceil((o.avg - r.Threshold) / r.Threshold * float64(n))
+		d := max(n+add, o.current)
+		return Proposal{Policy: p.Name, Kind: KindReactive, Desired: d,
+			Formula: fmt.Sprintf("reactive: ceil((%.2f-%.2f)/%.2f*%d)=%d → %d+%d=%d", o.avg, r.Threshold, r.Threshold, n, add, n, add, n+add)}
+	case o.avg < r.ScaleInThreshold:
+		rm := floor((r.ScaleInThreshold - o.avg) / r.ScaleInThreshold * float64(n))
+		d := min(n-rm, o.current)
+		return Proposal{Policy: p.Name, Kind: KindReactive, Desired: d,
+			Formula: fmt.Sprintf("reactive: floor((%.2f-%.2f)/%.2f*%d)=%d → %d-%d=%d", r.ScaleInThreshold, o.avg, r.ScaleInThreshold, n, rm, n, rm, n-rm)}
+	}
+	return Proposal{Policy: p.Name, Kind: KindReactive, Desired: o.current,
+		Formula: fmt.Sprintf("reactive: %.2f within [%.2f, %.2f] → hold %d", o.avg, r.ScaleInThreshold, r.Threshold, o.current)}
+}
+
+func targetTracking(p *Policy, o *observation) Proposal {
+	t := p.Target
+	if !o.hasAvg() {
+		return abstain(p, o.current, "no metric data")
+	}
+	n := o.serving
+	ratio := o.avg / t.Target
+	switch {
+	case ratio > 1+*t.Tolerance:
+		d := ceil(float64(n) * ratio)
+		return Proposal{Policy: p.Name, Kind: KindTarget, Desired: max(d, o.current),
+			Formula: fmt.Sprintf("target: ceil(%d*%.2f/%.2f)=%d", n, o.avg, t.Target, d)}
+	case ratio < 1-*t.ScaleInTolerance:
+		d := ceil(float64(n) * ratio)
+		return Proposal{Policy: p.Name, Kind: KindTarget, Desired: min(d, o.current),
+			Formula: fmt.Sprintf("target: ceil(%d*%.2f/%.2f)=%d", n, o.avg, t.Target, d)}
+	}
+	return Proposal{Policy: p.Name, Kind: KindTarget, Desired: o.current,
+		Formula: fmt.Sprintf("target: |%.2f/%.2f-1|=%.3f within tolerance → hold %d", o.avg, t.Target, math.Abs(ratio-1), o.current)}
+}
+
+// adjust applies an AWS-style adjustment to cur.
+func adjust(cur int, adj float64, typ AdjustmentType) (int, string) {
+	switch typ {
+	case ExactCapacity:
+		return int(math.Round(adj)), fmt.Sprintf("exact %d", int(math.Round(adj)))
+	case PercentChangeInCapacity:
+		ch := float64(cur) * adj / 100
+		c := int(ch) // towards zero, as AWS; but at least one instance
+		if c == 0 && adj > 0 {
+			c = 1
+		} else if c == 0 && adj < 0 {
+			c = -1
+		}
+		return cur + c, fmt.Sprintf("%d%+.0f%%=%d%+d", cur, adj, cur, c)
+	default:
+		a := int(math.Round(adj))
+		return cur + a, fmt.Sprintf("%d%+d", cur, a)
+	}
+}
+
+func stepScaling(p *Policy, o *observation) Proposal {
+	s := p.Step
+	if !o.hasAvg() {
+		return abstain(p, o.current, "no metric data")
+	}
+	diff := o.avg - s.Threshold
+	for _, st := range s.Steps {
+		if (st.Lower == nil || diff >= *st.Lower) && (st.Upper == nil || diff < *st.Upper) {
+			d, f := adjust(o.current, st.Adjustment, s.AdjustmentType)
+			if st.Adjustment > 0 {
+				d = max(d, o.current)
+			} else if st.Adjustment < 0 {
+				d = min(d, o.current)
+			}
+			return Proposal{Policy: p.Name, Kind: KindStep, Desired: d,
+				Formula: fmt.Sprintf("step: %.2f-%.2f=%+.2f in step %s → %s=%d", o.avg, s.Threshold, diff, stepRange(st), f, d)}
+		}
+	}
+	return Proposal{Policy: p.Name, Kind: KindStep, Desired: o.current,
+		Formula: fmt.Sprintf("step: %.2f-%.2f=%+.2f matches no step → hold %d", o.avg, s.Threshold, diff, o.current)}
+}
+
+func stepRange(st StepAdjustment) string {
+	lo, hi := "-∞", "+∞"
+	if st.Lower != nil {
+		lo = fmt.Sprintf("%g", *st.Lower)
+	}
+	if st.Upper != nil {
+		hi = fmt.Sprintf("%g", *st.Upper)
+	}
+	return "[" + lo + "," + hi + ")"
+}
+
+func simpleScaling(p *Policy, o *observation) Proposal {
+	s := p.Simple
+	if !o.hasAvg() {
+		return abstain(p, o.current, "no metric data")
+	}
+	switch {
+	case o.avg > s.ScaleOutThreshold:
+		d, f := adjust(o.current, s.OutAdjustment, s.AdjustmentType)
+		d = max(d, o.current)
+		return Proposal{Policy: p.Name, Kind: KindSimple, Desired: d,
+			Formula: fmt.Sprintf("simple: %.2f>%.2f → %s=%d", o.avg, s.ScaleOutThreshold, f, d)}
+	case s.ScaleInThreshold > 0 && o.avg < s.ScaleInThreshold:
+		adj := -s.InAdjustment
+		if s.AdjustmentType == ExactCapacity {
+			adj = s.InAdjustment
+		}
+		d, f := adjust(o.current, adj, s.AdjustmentType)
+		d = min(d, o.current)
+		return Proposal{Policy: p.Name, Kind: KindSimple, Desired: d,
+			Formula: fmt.Sprintf("simple: %.2f<%.2f → %s=%d", o.avg, s.ScaleInThreshold, f, d)}
+	}
+	return Proposal{Policy: p.Name, Kind: KindSimple, Desired: o.current,
+		Formula: fmt.Sprintf("simple: %.2f within [%.2f, %.2f] → hold %d", o.avg, s.ScaleInThreshold, s.ScaleOutThreshold, o.current)}
+}
+
+// trend estimates level, least-squares slope per period and the standard
+// deviation of one-period changes from a series (NaN entries skipped).
+func trend(y []float64) (level, slope, sigma float64, n int) {
+	var sx, sy, sxx, sxy float64
+	last := math.NaN()
+	var dsum, dsq float64
+	nd := 0
+	prev := math.NaN()
+	for i, v := range y {
+		if math.IsNaN(v) {
+			prev = math.NaN()
+			continue
+		}
+		x := float64(i)
+		sx += x
+		sy += v
+		sxx += x * x
+		sxy += x * v
+		n++
+		last = v
+		if !math.IsNaN(prev) {
+			d := v - prev
+			dsum += d
+			dsq += d * d
+			nd++
+		}
+		prev = v
+	}
+	level = last
+	if n >= 2 {
+		den := float64(n)*sxx - sx*sx
+		if den != 0 {
+			slope = (float64(n)*sxy - sx*sy) / den
+		}
+	}
+	if nd >= 2 {
+		m := dsum / float64(nd)
+		sigma = math.Sqrt(math.Max(0, dsq/float64(nd)-m*m) * float64(nd) / float64(nd-1))
+	} else if nd == 1 {
+		sigma = math.Abs(dsum)
+	}
+	return level, slope, sigma, n
+}
+
+func proactive(p *Policy, o *observation, scratch []float64) Proposal {
+	s := p.Proactive
+	y := o.loadSeries(s.Window.D(), scratch)
+	level, slope, sigma, n := trend(y)
+	if n < 2 || math.IsNaN(level) {
+		return abstain(p, o.current, "not enough history")
+	}
+	if !o.hasAvg() {
+		// The newest period is missing: trust the trend only for scaling out.
+		level = math.Max(level, o.load)
+	}
+	h := float64(s.Horizon.D()) / float64(o.period)
+	up := math.Max(0, slope) * h
+	margin := s.Confidence * sigma * math.Sqrt(math.Max(h, 1))
+	peak := level + up + margin
+	d := ceil(peak / s.Target)
+	f := fmt.Sprintf("proactive: ceil((%.2f+max(0,%.3f)*%.1f+%.1f*%.3f*√%.1f)/%.2f)=ceil(%.2f/%.2f)=%d",
+		level, slope, h, s.Confidence, sigma, h, s.Target, peak, s.Target, d)
+	return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d, Formula: f}
+}
+
+func predictive(p *Policy, o *observation) Proposal {
+	s := p.Predictive
+	f := o.in.Forecast
+	if f == nil || len(f.Mean) == 0 || f.Step <= 0 {
+		return abstain(p, o.current, "no forecast")
+	}
+	series := f.Mean
+	z := s.Confidence
+	bound := s.Bound
+	if z == 0 && s.Bound == "upper" && len(f.Upper) == len(f.Mean) {
+		series = f.Upper
+	}
+	if z > 0 {
+		bound = fmt.Sprintf("mean+%.2fσ", z)
+	}
+	end := o.now.Add(s.Horizon.D())
+	peak, seen := math.Inf(-1), 0
+	for i, v := range series {
+		at := f.Start.Add(time.Duration(i) * f.Step)
+		if at.Before(o.now.Add(-f.Step)) || at.After(end) || math.IsNaN(v) {
+			continue
+		}
+		if z > 0 && len(f.Upper) == len(f.Mean) {
+			v += z * math.Max(0, f.Upper[i]-f.Mean[i]) / 1.96
+		}
+		peak = math.Max(peak, v)
+		seen++
+	}
+	if seen == 0 {
+		return abstain(p, o.current, "forecast does not cover the horizon")
+	}
+	peak = math.Max(peak, 0)
+	d := ceil(peak / s.Target)
+	model := f.Model
+	if model == "" {
+		model = s.Model
+	}
+	return Proposal{Policy: p.Name, Kind: KindPredictive, Desired: d,
+		Formula: fmt.Sprintf("predictive(%s,%s): ceil(%.2f/%.2f)=%d over %s", model, bound, peak, s.Target, d, s.Horizon)}
+}
