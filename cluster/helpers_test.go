@@ -205,4 +205,3 @@ func waitHypervisors(t testing.TB, servers []*Server, ids []string) {
 		return true, ""
 	})
 }
-

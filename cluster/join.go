@@ -423,3 +423,33 @@ func (s *Server) refreshDirectory() {
 
 // isForwarded reports whether a request was already forwarded once.
 func isForwarded(r *http.Request) bool { return r.URL.Query().Get("forwarded") == "1" }
+
+// Joiner is anything that joins a gossip pool (a *gossip.Node).
+type Joiner interface {
+	Join(addrs []string) (int, error)
+}
+
+// JoinWithRetry joins addrs, retrying with jittered exponential back-off
+// (capped at maxWait) until one contact succeeds or ctx ends. The
+// hypervisor agent uses it to join the controllers' gossip.
+func JoinWithRetry(ctx context.Context, j Joiner, addrs []string, maxWait time.Duration) error {
+	if maxWait <= 0 {
+		maxWait = 5 * time.Second
+	}
+	wait := joinRetryInitial
+	for {
+		n, err := j.Join(addrs)
+		if err == nil && n > 0 {
+			return nil
+		}
+		jitter := time.Duration(rand.Int64N(int64(wait)/2 + 1))
+		t := time.NewTimer(wait + jitter)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w: %v (last error: %v)", ErrJoin, ctx.Err(), err)
+		case <-t.C:
+		}
+		wait = min(wait*2, maxWait)
+	}
+}

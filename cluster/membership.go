@@ -4,20 +4,22 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"aas/nodes/gossip"
 )
 
 // Member states as gossip reports them.
 const (
-	MemberAlive   = "alive"
-	MemberSuspect = "suspect"
-	MemberDead    = "dead"
-	MemberLeft    = "left"
+	MemberAlive   = string(gossip.StateAlive)
+	MemberSuspect = string(gossip.StateSuspect)
+	MemberDead    = string(gossip.StateDead)
+	MemberLeft    = string(gossip.StateLeft)
 )
 
 // Member roles announced in gossip metadata.
 const (
-	RoleServer     = "server"
-	RoleHypervisor = "hypervisor"
+	RoleServer     = gossip.RoleServer
+	RoleHypervisor = gossip.RoleHypervisor
 )
 
 // Member is one gossip member as the cluster uses it.

@@ -8,6 +8,14 @@ import (
 
 // Clone returns a deep copy of the state (with its own derived index).
 func (s *State) Clone() *State {
+	c := s.cloneData()
+	c.rebuildIndex()
+	return c
+}
+
+// cloneData deep-copies the exported state without building the derived
+// index (enough for encoding a snapshot; keeps Snapshot's lock short).
+func (s *State) cloneData() *State {
 	c := &State{
 		Index:       s.Index,
 		Settings:    s.Settings,
@@ -48,7 +56,6 @@ func (s *State) Clone() *State {
 	for k, v := range s.Samples {
 		c.Samples[k] = slices.Clone(v)
 	}
-	c.rebuildIndex()
 	return c
 }
 

@@ -1,6 +1,9 @@
 package fsm
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Command type bytes. Values are part of the on-disk log format: never
 // renumber, only append. fsm/DESIGN.md has the table with meanings.
@@ -22,6 +25,69 @@ const (
 	SetSettingsType          MessageType = 15
 	RemoveHypervisorType     MessageType = 16
 )
+
+// Command is a command payload; its CommandType is the log entry's first
+// byte. Every command struct of this package implements it.
+type Command interface {
+	CommandType() MessageType
+}
+
+// EncodeCommand builds the log entry of a command.
+func EncodeCommand(c Command) ([]byte, error) { return Encode(c.CommandType(), c) }
+
+// DecodeCommand decodes a log entry into its command struct (a value, e.g.
+// SetDesired), for tools and logs. It fails like Apply on an empty entry,
+// an unknown type byte or a bad payload.
+func DecodeCommand(data []byte) (Command, error) {
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: empty entry", ErrBadCommand)
+	}
+	def, ok := dispatch[MessageType(data[0])]
+	if !ok {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownCommand, data[0])
+	}
+	return def.decode(data[1:])
+}
+
+// registerCommand registers a command struct T and its apply function;
+// decoding of the payload into T happens here, once for all commands.
+func registerCommand[T Command](name string, apply func(s *State, index uint64, c *T) (any, error)) {
+	var zero T
+	register(zero.CommandType(), name, func(s *State, index uint64, payload []byte) (any, error) {
+		var c T
+		if err := decode(payload, &c); err != nil {
+			return nil, err
+		}
+		return apply(s, index, &c)
+	})
+	def := dispatch[zero.CommandType()]
+	def.decode = func(payload []byte) (Command, error) {
+		var c T
+		if err := decode(payload, &c); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	dispatch[zero.CommandType()] = def
+}
+
+// CommandType implementations: the type byte of each command.
+func (UpsertHypervisor) CommandType() MessageType     { return UpsertHypervisorType }
+func (SetLiveness) CommandType() MessageType          { return SetLivenessType }
+func (UpsertCloud) CommandType() MessageType          { return UpsertCloudType }
+func (DeleteCloud) CommandType() MessageType          { return DeleteCloudType }
+func (ApplyTenant) CommandType() MessageType          { return ApplyTenantType }
+func (DeleteTenant) CommandType() MessageType         { return DeleteTenantType }
+func (SetDesired) CommandType() MessageType           { return SetDesiredType }
+func (SetGroupSuspended) CommandType() MessageType    { return SetGroupSuspendedType }
+func (CreateInstances) CommandType() MessageType      { return CreateInstancesType }
+func (UpdateInstances) CommandType() MessageType      { return UpdateInstancesType }
+func (SetInstanceProtected) CommandType() MessageType { return SetInstanceProtectedType }
+func (ReapInstances) CommandType() MessageType        { return ReapInstancesType }
+func (RecordMetrics) CommandType() MessageType        { return RecordMetricsType }
+func (AppendActivity) CommandType() MessageType       { return AppendActivityType }
+func (SetSettings) CommandType() MessageType          { return SetSettingsType }
+func (RemoveHypervisor) CommandType() MessageType     { return RemoveHypervisorType }
 
 // Types returns the registered command types in ascending order.
 func Types() []MessageType {

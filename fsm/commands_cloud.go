@@ -12,15 +12,11 @@ type DeleteCloud struct {
 }
 
 func init() {
-	register(UpsertCloudType, "upsert-cloud", applyUpsertCloud)
-	register(DeleteCloudType, "delete-cloud", applyDeleteCloud)
+	registerCommand("upsert-cloud", applyUpsertCloud)
+	registerCommand("delete-cloud", applyDeleteCloud)
 }
 
-func applyUpsertCloud(s *State, _ uint64, payload []byte) (any, error) {
-	var c UpsertCloud
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applyUpsertCloud(s *State, _ uint64, c *UpsertCloud) (any, error) {
 	if err := checkName("cloud name", c.Cloud.Name); err != nil {
 		return nil, err
 	}
@@ -32,11 +28,7 @@ func applyUpsertCloud(s *State, _ uint64, payload []byte) (any, error) {
 	return nil, nil
 }
 
-func applyDeleteCloud(s *State, _ uint64, payload []byte) (any, error) {
-	var c DeleteCloud
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applyDeleteCloud(s *State, _ uint64, c *DeleteCloud) (any, error) {
 	if _, ok := s.Clouds[c.Name]; !ok {
 		return nil, reject(ErrNotFound, "cloud %q", c.Name)
 	}

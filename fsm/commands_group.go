@@ -57,8 +57,8 @@ type SetGroupSuspended struct {
 }
 
 func init() {
-	register(SetDesiredType, "set-desired", applySetDesired)
-	register(SetGroupSuspendedType, "set-group-suspended", applySetGroupSuspended)
+	registerCommand("set-desired", applySetDesired)
+	registerCommand("set-group-suspended", applySetGroupSuspended)
 }
 
 // lookupGroup finds a group that is not being deleted.
@@ -73,11 +73,7 @@ func (s *State) lookupGroup(tenant, group string) (*Group, error) {
 	return g, nil
 }
 
-func applySetDesired(s *State, _ uint64, payload []byte) (any, error) {
-	var c SetDesired
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applySetDesired(s *State, _ uint64, c *SetDesired) (any, error) {
 	if err := checkTime(c.Time); err != nil {
 		return nil, err
 	}
@@ -179,11 +175,7 @@ func cloneInputs(m map[string]float64) map[string]float64 {
 	return out
 }
 
-func applySetGroupSuspended(s *State, _ uint64, payload []byte) (any, error) {
-	var c SetGroupSuspended
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applySetGroupSuspended(s *State, _ uint64, c *SetGroupSuspended) (any, error) {
 	if err := checkTime(c.Time); err != nil {
 		return nil, err
 	}

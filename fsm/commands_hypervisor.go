@@ -23,16 +23,12 @@ type RemoveHypervisor struct {
 }
 
 func init() {
-	register(UpsertHypervisorType, "upsert-hypervisor", applyUpsertHypervisor)
-	register(SetLivenessType, "set-liveness", applySetLiveness)
-	register(RemoveHypervisorType, "remove-hypervisor", applyRemoveHypervisor)
+	registerCommand("upsert-hypervisor", applyUpsertHypervisor)
+	registerCommand("set-liveness", applySetLiveness)
+	registerCommand("remove-hypervisor", applyRemoveHypervisor)
 }
 
-func applyUpsertHypervisor(s *State, _ uint64, payload []byte) (any, error) {
-	var c UpsertHypervisor
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applyUpsertHypervisor(s *State, _ uint64, c *UpsertHypervisor) (any, error) {
 	h := c.Hypervisor
 	if h.ID == "" {
 		return nil, invalid("hypervisor id is empty")
@@ -62,11 +58,7 @@ func validLiveness(l Liveness) bool {
 	return false
 }
 
-func applySetLiveness(s *State, _ uint64, payload []byte) (any, error) {
-	var c SetLiveness
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applySetLiveness(s *State, _ uint64, c *SetLiveness) (any, error) {
 	if !validLiveness(c.Liveness) {
 		return nil, invalid("liveness %q", c.Liveness)
 	}
@@ -81,11 +73,7 @@ func applySetLiveness(s *State, _ uint64, payload []byte) (any, error) {
 	return nil, nil
 }
 
-func applyRemoveHypervisor(s *State, _ uint64, payload []byte) (any, error) {
-	var c RemoveHypervisor
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applyRemoveHypervisor(s *State, _ uint64, c *RemoveHypervisor) (any, error) {
 	if _, ok := s.Hypervisors[c.ID]; !ok {
 		return nil, reject(ErrNotFound, "hypervisor %q", c.ID)
 	}

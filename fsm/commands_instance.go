@@ -62,17 +62,13 @@ type ReapInstances struct {
 }
 
 func init() {
-	register(CreateInstancesType, "create-instances", applyCreateInstances)
-	register(UpdateInstancesType, "update-instances", applyUpdateInstances)
-	register(SetInstanceProtectedType, "set-instance-protected", applySetInstanceProtected)
-	register(ReapInstancesType, "reap-instances", applyReapInstances)
+	registerCommand("create-instances", applyCreateInstances)
+	registerCommand("update-instances", applyUpdateInstances)
+	registerCommand("set-instance-protected", applySetInstanceProtected)
+	registerCommand("reap-instances", applyReapInstances)
 }
 
-func applyCreateInstances(s *State, _ uint64, payload []byte) (any, error) {
-	var c CreateInstances
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applyCreateInstances(s *State, _ uint64, c *CreateInstances) (any, error) {
 	if err := checkTime(c.Time); err != nil {
 		return nil, err
 	}
@@ -91,6 +87,9 @@ func applyCreateInstances(s *State, _ uint64, payload []byte) (any, error) {
 			return nil, reject(ErrConflict, "instance id %q already exists", ni.ID)
 		}
 		ids[ni.ID] = true
+		if err := checkHostPort("instances["+itoa(i)+"].address", ni.Address); err != nil {
+			return nil, err
+		}
 		g, err := s.lookupGroup(ni.Tenant, ni.Group)
 		if err != nil {
 			return nil, fieldErr("instance "+ni.ID, err)
@@ -145,11 +144,7 @@ func applyCreateInstances(s *State, _ uint64, payload []byte) (any, error) {
 	return out, nil
 }
 
-func applyUpdateInstances(s *State, _ uint64, payload []byte) (any, error) {
-	var c UpdateInstances
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applyUpdateInstances(s *State, _ uint64, c *UpdateInstances) (any, error) {
 	if err := checkTime(c.Time); err != nil {
 		return nil, err
 	}
@@ -162,6 +157,9 @@ func applyUpdateInstances(s *State, _ uint64, payload []byte) (any, error) {
 		inst := s.Instances[u.ID]
 		if inst == nil {
 			return nil, reject(ErrNotFound, "updates[%d]: instance %q", i, u.ID)
+		}
+		if err := checkHostPort("updates["+itoa(i)+"].address", u.Address); err != nil {
+			return nil, err
 		}
 		cur, ok := states[u.ID]
 		if !ok {
@@ -244,11 +242,7 @@ func (s *State) transition(inst *Instance, to InstanceState, now time.Time, reas
 	}
 }
 
-func applySetInstanceProtected(s *State, _ uint64, payload []byte) (any, error) {
-	var c SetInstanceProtected
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applySetInstanceProtected(s *State, _ uint64, c *SetInstanceProtected) (any, error) {
 	if err := checkTime(c.Time); err != nil {
 		return nil, err
 	}
@@ -261,11 +255,7 @@ func applySetInstanceProtected(s *State, _ uint64, payload []byte) (any, error) 
 	return nil, nil
 }
 
-func applyReapInstances(s *State, _ uint64, payload []byte) (any, error) {
-	var c ReapInstances
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applyReapInstances(s *State, _ uint64, c *ReapInstances) (any, error) {
 	if err := checkTime(c.Time); err != nil {
 		return nil, err
 	}

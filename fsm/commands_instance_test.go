@@ -58,6 +58,8 @@ func TestCreateInstancesRejections(t *testing.T) {
 		{"duplicate id in batch", CreateInstances{Time: at(5), Instances: []NewInstance{
 			{ID: "y", Tenant: "acme", Group: "web", Cloud: "c1"}, {ID: "y", Tenant: "acme", Group: "web", Cloud: "c1"}}}, ErrConflict},
 		{"unknown group", ni(func(n *NewInstance) { n.Group = "nope" }), ErrNotFound},
+		{"bad address", ni(func(n *NewInstance) { n.Address = "10.1.0.5" }), ErrBadCommand},
+		{"bad port", ni(func(n *NewInstance) { n.Address = "10.1.0.5:70000" }), ErrBadCommand},
 		{"unknown cloud", ni(func(n *NewInstance) { n.Cloud = "c9" }), ErrNotFound},
 		{"unknown hypervisor", ni(func(n *NewInstance) { n.Hypervisor = "h9" }), ErrNotFound},
 		{"hypervisor in other cloud", ni(func(n *NewInstance) { n.Hypervisor = "h2" }), ErrBadCommand},
@@ -177,6 +179,7 @@ func TestUpdateInstances(t *testing.T) {
 		{"empty", UpdateInstances{Time: at(40)}, ErrBadCommand},
 		{"unknown instance", UpdateInstances{Time: at(40), Updates: []InstanceUpdate{{ID: "zz", Health: HealthHealthy}}}, ErrNotFound},
 		{"unknown state", UpdateInstances{Time: at(40), Updates: []InstanceUpdate{{ID: "a", State: "paused"}}}, ErrBadCommand},
+		{"bad address", UpdateInstances{Time: at(40), Updates: []InstanceUpdate{{ID: "a", Address: ":80"}}}, ErrBadCommand},
 		{"bad health", UpdateInstances{Time: at(40), Updates: []InstanceUpdate{{ID: "a", Health: "meh"}}}, ErrBadCommand},
 		{"unknown hypervisor", UpdateInstances{Time: at(40), Updates: []InstanceUpdate{{ID: "a", Hypervisor: "h9"}}}, ErrNotFound},
 		{"hypervisor in other cloud", UpdateInstances{Time: at(40), Updates: []InstanceUpdate{{ID: "a", Hypervisor: "h2"}}}, ErrBadCommand},

@@ -39,9 +39,9 @@ type SetSettings struct {
 }
 
 func init() {
-	register(RecordMetricsType, "record-metrics", applyRecordMetrics)
-	register(AppendActivityType, "append-activity", applyAppendActivity)
-	register(SetSettingsType, "set-settings", applySetSettings)
+	registerCommand("record-metrics", applyRecordMetrics)
+	registerCommand("append-activity", applyAppendActivity)
+	registerCommand("set-settings", applySetSettings)
 }
 
 func finite(vs ...float64) bool {
@@ -53,11 +53,7 @@ func finite(vs ...float64) bool {
 	return true
 }
 
-func applyRecordMetrics(s *State, _ uint64, payload []byte) (any, error) {
-	var c RecordMetrics
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applyRecordMetrics(s *State, _ uint64, c *RecordMetrics) (any, error) {
 	p := c.Point
 	if err := checkTime(p.Time); err != nil {
 		return nil, err
@@ -126,11 +122,7 @@ func dropBefore[T any](s []T, cutoff time.Time, at func(T) time.Time) []T {
 	return s
 }
 
-func applyAppendActivity(s *State, _ uint64, payload []byte) (any, error) {
-	var c AppendActivity
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applyAppendActivity(s *State, _ uint64, c *AppendActivity) (any, error) {
 	e := c.Entry
 	if err := checkTime(e.Time); err != nil {
 		return nil, err
@@ -146,11 +138,7 @@ func applyAppendActivity(s *State, _ uint64, payload []byte) (any, error) {
 	return s.appendActivity(e), nil
 }
 
-func applySetSettings(s *State, _ uint64, payload []byte) (any, error) {
-	var c SetSettings
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applySetSettings(s *State, _ uint64, c *SetSettings) (any, error) {
 	st := c.Settings
 	for _, f := range []struct {
 		name string

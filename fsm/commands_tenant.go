@@ -62,8 +62,8 @@ type DeleteTenant struct {
 }
 
 func init() {
-	register(ApplyTenantType, "apply-tenant", applyApplyTenant)
-	register(DeleteTenantType, "delete-tenant", applyDeleteTenant)
+	registerCommand("apply-tenant", applyApplyTenant)
+	registerCommand("delete-tenant", applyDeleteTenant)
 }
 
 // validatedTenant is the outcome of validating an ApplyTenant.
@@ -232,12 +232,8 @@ func (s *State) validateTenant(c *ApplyTenant) (*validatedTenant, error) {
 	return v, nil
 }
 
-func applyApplyTenant(s *State, _ uint64, payload []byte) (any, error) {
-	var c ApplyTenant
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
-	v, err := s.validateTenant(&c)
+func applyApplyTenant(s *State, _ uint64, c *ApplyTenant) (any, error) {
+	v, err := s.validateTenant(c)
 	if err != nil {
 		return nil, err
 	}
@@ -291,11 +287,7 @@ func applyApplyTenant(s *State, _ uint64, payload []byte) (any, error) {
 	return t.Version, nil
 }
 
-func applyDeleteTenant(s *State, _ uint64, payload []byte) (any, error) {
-	var c DeleteTenant
-	if err := decode(payload, &c); err != nil {
-		return nil, err
-	}
+func applyDeleteTenant(s *State, _ uint64, c *DeleteTenant) (any, error) {
 	if err := checkTime(c.Time); err != nil {
 		return nil, err
 	}

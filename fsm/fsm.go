@@ -74,8 +74,9 @@ type applyFunc func(s *State, index uint64, payload []byte) (any, error)
 var dispatch = map[MessageType]commandDef{}
 
 type commandDef struct {
-	name  string
-	apply applyFunc
+	name   string
+	apply  applyFunc
+	decode func(payload []byte) (Command, error)
 }
 
 func register(t MessageType, name string, fn applyFunc) {
@@ -162,6 +163,7 @@ func (f *FSM) ApplyBytes(index uint64, data []byte) ApplyResult {
 	}
 	f.mu.Unlock()
 	if err != nil {
+		f.logger.Debug("command rejected", "command", def.name, "index", index, "error", err)
 		return ApplyResult{Index: index, Err: fmt.Errorf("%s: %w", def.name, err)}
 	}
 	f.obsMu.Lock()
@@ -193,7 +195,7 @@ func (f *FSM) Read(fn func(s *State)) {
 // part, encoding, happens in Persist without holding any lock.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
-	c := f.state.Clone()
+	c := f.state.cloneData()
 	f.mu.RUnlock()
 	return &snapshot{state: c}, nil
 }
@@ -209,6 +211,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.state = fresh
 	f.mu.Unlock()
+	f.logger.Info("restored snapshot", "index", fresh.Index, "tenants", len(fresh.Tenants),
+		"groups", len(fresh.Groups), "instances", len(fresh.Instances))
 	return nil
 }
 

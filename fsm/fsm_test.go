@@ -134,3 +134,63 @@ func TestRestoreFailureKeepsState(t *testing.T) {
 		t.Fatal("failed restore changed the state")
 	}
 }
+
+func TestDecodeCommandRoundTrip(t *testing.T) {
+	seen := map[MessageType]bool{}
+	for _, entry := range encodedLog(t, 3, 300) {
+		c, err := DecodeCommand(entry)
+		if err != nil {
+			t.Fatalf("decode %s: %v", CommandName(MessageType(entry[0])), err)
+		}
+		if c.CommandType() != MessageType(entry[0]) {
+			t.Fatalf("decoded %T for type %d", c, entry[0])
+		}
+		again, err := EncodeCommand(c)
+		if err != nil || !bytes.Equal(again, entry) {
+			t.Fatalf("re-encoding %T changed the entry:\n%s\n%s", c, entry, again)
+		}
+		seen[c.CommandType()] = true
+	}
+	if len(seen) != len(Types()) {
+		t.Fatalf("the generator produced %d of %d command types", len(seen), len(Types()))
+	}
+	for _, bad := range [][]byte{nil, {200}, {byte(SetDesiredType), 'x'}} {
+		if _, err := DecodeCommand(bad); err == nil {
+			t.Fatalf("DecodeCommand(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestReasonRoundTrip(t *testing.T) {
+	h := seeded(t)
+	for _, tc := range []struct {
+		entry []byte
+		want  error
+	}{
+		{[]byte{222}, ErrUnknownCommand},
+		{mustEncode(t, DeleteCloud{Name: "zz"}), ErrNotFound},
+		{mustEncode(t, ApplyTenant{Tenant: acmeTenant().Tenant, ExpectedVersion: u64(7), Time: at(1)}), ErrVersionConflict},
+		{mustEncode(t, UpsertCloud{}), ErrBadCommand},
+	} {
+		r := h.f.ApplyBytes(99, tc.entry)
+		reason := Reason(r.Err)
+		remote := RemoteError(reason, r.Err.Error())
+		if !errors.Is(remote, tc.want) || remote.Error() != r.Err.Error() {
+			t.Errorf("reason %q: remote %v does not match %v", reason, remote, tc.want)
+		}
+		if tc.want != ErrUnknownCommand && !errors.Is(remote, ErrBadCommand) {
+			t.Errorf("reason %q: remote error does not wrap ErrBadCommand", reason)
+		}
+	}
+	if Reason(errors.New("x")) != "" || errors.Is(RemoteError("", "x"), ErrBadCommand) {
+		t.Fatal("foreign errors must map to no reason")
+	}
+}
+
+func mustEncode(t testing.TB, c Command) []byte {
+	b, err := EncodeCommand(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"time"
@@ -33,6 +34,26 @@ func ValidName(s string) bool {
 func checkName(field, v string) error {
 	if !ValidName(v) {
 		return invalid("%s %q: want 1-%d characters of [A-Za-z0-9_.-] starting with a letter or digit", field, v, MaxNameLen)
+	}
+	return nil
+}
+
+// checkHostPort rejects an address that is not host:port with a port in
+// 1-65535 (empty is allowed: "no change" / "not known yet").
+func checkHostPort(field, v string) error {
+	if v == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err == nil {
+		var p int
+		p, err = strconv.Atoi(port)
+		if err == nil && (host == "" || p < 1 || p > 65535) {
+			err = fmt.Errorf("want a host and a port in 1-65535")
+		}
+	}
+	if err != nil {
+		return invalid("%s %q: not host:port: %v", field, v, err)
 	}
 	return nil
 }

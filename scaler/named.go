@@ -3,9 +3,7 @@ package scaler
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
-	"strconv"
 	"time"
 )
 
@@ -84,15 +82,16 @@ var named = map[string]func(o NamedOptions) GroupSpec{
 				Tolerance: f64(0), ScaleInTolerance: f64(0.1)}}},
 		}
 	},
-	// osm: OSM's stock autoscaling — one alarm per threshold (scale out above
-	// the target, in below half of it), the breach must last the
-	// threshold-time (2 evaluations), one instance per action, cooldown.
+	// osm: OSM's stock autoscaling as in its autoscaling sample VNFD — one
+	// alarm per threshold (scale out above 80%, in below 20% of the CPU,
+	// mapped here to the target and a quarter of it), threshold-time 10 s,
+	// cooldown-time 120 s, one VDU per scaling action.
 	"osm": func(o NamedOptions) GroupSpec {
 		return GroupSpec{
 			CooldownOut: Duration(DefaultCooldown), CooldownIn: Duration(DefaultCooldown),
-			ThresholdTimeOut: Duration(2 * o.Interval), ThresholdTimeIn: Duration(2 * o.Interval),
+			ThresholdTimeOut: Duration(10 * time.Second), ThresholdTimeIn: Duration(10 * time.Second),
 			Policies: []Policy{{Name: "osm", Simple: &SimpleScaling{ScaleOutThreshold: o.Target,
-				ScaleInThreshold: o.Target / 2, OutAdjustment: 1, InAdjustment: 1}}},
+				ScaleInThreshold: o.Target / 4, OutAdjustment: 1, InAdjustment: 1}}},
 		}
 	},
 	// proactive: the trend of the total load extrapolated over the lead time.
@@ -118,7 +117,12 @@ func defaultPolicy(o NamedOptions) GroupSpec {
 	return GroupSpec{
 		CooldownOut: -1, CooldownIn: -1,
 		Policies: []Policy{
-			{Name: "forecast", Predictive: &Predictive{Model: o.Model, Target: o.Target, Confidence: envF("Z", 1)}},
+			// Distribution-free headroom: the 80th percentile of the last hour's
+			// load plus its upward trend over the lead time.
+			{Name: "lead", Proactive: &Proactive{Target: o.Target, Window: Duration(60 * o.Interval), Quantile: 0.8}},
+			// Never stay overloaded: at least enough instances for the load
+			// just observed at 100% utilisation.
+			{Name: "overload", Target: &TargetTracking{Target: 1, Tolerance: f64(0), ScaleInTolerance: f64(0)}},
 		},
 	}
 }
@@ -152,11 +156,3 @@ func NamedPolicies() []string {
 
 // Baselines are the named policies the simulator compares the default with.
 var Baselines = []string{"none", "reactive", "hpa", "aws-target", "osm", "proactive", "predictive"}
-
-func envF(k string, d float64) float64 {
-	if v := os.Getenv(k); v != "" {
-		f, _ := strconv.ParseFloat(v, 64)
-		return f
-	}
-	return d
-}

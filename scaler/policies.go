@@ -3,6 +3,7 @@ package scaler
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -224,6 +225,17 @@ func proactive(p *Policy, o *observation, scratch []float64) Proposal {
 		level = math.Max(level, o.load)
 	}
 	h := float64(s.Horizon.D()) / float64(o.period)
+	if s.Quantile > 0 {
+		// Distribution-free level: the q-quantile of the window's load,
+		// raised by the window's upward trend over the horizon.
+		_, b := lineFit(y)
+		up := math.Max(0, b) * h
+		q := quantileOf(y, s.Quantile)
+		peak := math.Max(0, q+up)
+		d := ceil(peak / s.Target)
+		f := fmt.Sprintf("proactive: ceil((q%.2f(%s)=%.2f+max(0,%.3f)*%.1f)/%.2f)=%d", s.Quantile, s.Window, q, b, h, s.Target, d)
+		return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d, Formula: f}
+	}
 	up := math.Max(0, slope) * h
 	margin := s.Confidence * sigma * math.Sqrt(math.Max(h, 1))
 	peak := level + up + margin
@@ -231,6 +243,48 @@ func proactive(p *Policy, o *observation, scratch []float64) Proposal {
 	f := fmt.Sprintf("proactive: ceil((%.2f+max(0,%.3f)*%.1f+%.1f*%.3f*√%.1f)/%.2f)=ceil(%.2f/%.2f)=%d",
 		level, slope, h, s.Confidence, sigma, h, s.Target, peak, s.Target, d)
 	return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d, Formula: f}
+}
+
+// lineFit is the least-squares line a + b·i through the non-NaN y[i].
+func lineFit(y []float64) (a, b float64) {
+	var sx, sy, sxx, sxy, n float64
+	for i, v := range y {
+		if math.IsNaN(v) {
+			continue
+		}
+		x := float64(i)
+		sx, sy, sxx, sxy, n = sx+x, sy+v, sxx+x*x, sxy+x*v, n+1
+	}
+	if n == 0 {
+		return math.NaN(), 0
+	}
+	if den := n*sxx - sx*sx; n >= 2 && den != 0 {
+		b = (n*sxy - sx*sy) / den
+	}
+	return (sy - b*sx) / n, b
+}
+
+// quantileOf returns the q-quantile of the non-NaN values of y (sorted in
+// place after moving NaNs out; y is scratch).
+func quantileOf(y []float64, q float64) float64 {
+	n := 0
+	for _, v := range y {
+		if !math.IsNaN(v) {
+			y[n] = v
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	s := y[:n]
+	slices.Sort(s)
+	hq := q * float64(n-1)
+	lo := int(hq)
+	if lo >= n-1 {
+		return s[n-1]
+	}
+	return s[lo] + (hq-float64(lo))*(s[lo+1]-s[lo])
 }
 
 func predictive(p *Policy, o *observation) Proposal {

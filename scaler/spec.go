@@ -275,6 +275,10 @@ type Proactive struct {
 	// Confidence z: margin in standard deviations of the one-period load
 	// change, scaled by √(horizon/period). 0 = no margin.
 	Confidence float64 `json:"confidence,omitempty" yaml:"confidence,omitempty"`
+	// Quantile q in (0, 1): when set, the level is the q-quantile of the
+	// window's load instead of its latest value, and Confidence is ignored —
+	// a distribution-free margin that covers noise, spikes and short cycles.
+	Quantile float64 `json:"quantile,omitempty" yaml:"quantile,omitempty"`
 }
 
 // Predictive sizes the group for a forecast of its total load over the lead
@@ -548,6 +552,9 @@ func (p *Policy) validate(f string) error {
 		}
 		if s.Confidence < 0 {
 			return invalid(f+".proactive.confidence", "must be ≥ 0")
+		}
+		if s.Quantile < 0 || s.Quantile >= 1 {
+			return invalid(f+".proactive.quantile", "must be in [0, 1)")
 		}
 	case p.Predictive != nil:
 		s := p.Predictive

@@ -25,8 +25,8 @@ type State string
 const (
 	// StateAlive: memberlist considers the member alive and it answers pings.
 	StateAlive State = "alive"
-	// StateSuspect: memberlist still lists the member, but its last direct
-	// ping from this node went unanswered.
+	// StateSuspect: memberlist still lists the member, but this node's
+	// last two direct pings to it went unanswered.
 	StateSuspect State = "suspect"
 	// StateDead: the member failed (memberlist declared it dead).
 	StateDead State = "dead"
@@ -95,6 +95,7 @@ type member struct {
 	leaving bool
 	state   State // alive, dead or left; suspect is the overlay below
 	suspect bool
+	misses  int    // consecutive unanswered suspect-check pings
 	gen     uint64 // bumped on every (re)join, guards late ping results
 	since   time.Time
 }
@@ -389,6 +390,10 @@ type pingTarget struct {
 	gen  uint64
 }
 
+// suspectAfterMisses consecutive unanswered pings make a member suspect: one
+// lost UDP packet or a scheduling hiccup is not enough.
+const suspectAfterMisses = 2
+
 // maxPingsInFlight bounds the suspect check's concurrency.
 const maxPingsInFlight = 16
 
@@ -431,11 +436,16 @@ func (n *Node) checkSuspects() bool {
 		if !found || m.gen != tg.gen || m.state != StateAlive {
 			continue
 		}
-		if m.suspect != !ok[i] {
-			m.suspect = !ok[i]
+		if ok[i] {
+			m.misses = 0
+		} else {
+			m.misses++
+		}
+		if suspect := m.misses >= suspectAfterMisses; suspect != m.suspect {
+			m.suspect = suspect
 			changed = true
-			if m.suspect {
-				n.logger.Debug("member suspect: ping unanswered", "node", tg.name)
+			if suspect {
+				n.logger.Debug("member suspect: pings unanswered", "node", tg.name, "misses", m.misses)
 			}
 		}
 	}
@@ -530,7 +540,7 @@ func (d *delegate) upsert(node *memberlist.Node, join bool) {
 	m.port = node.Port
 	m.meta = w.Meta
 	m.leaving = w.Leaving
-	m.suspect = false // an alive message refutes any suspicion
+	m.suspect, m.misses = false, 0 // an alive message refutes any suspicion
 	n.mu.Unlock()
 	n.notify()
 }

@@ -233,10 +233,11 @@ func TestLeaveIsLeftNotDead(t *testing.T) {
 			}
 		}
 	}
-	// The survivors still see each other alive.
+	// The survivors still see each other (suspect is a legitimate transient
+	// local opinion on a loaded machine; dead or left is not).
 	for _, n := range nodes[:2] {
 		for _, id := range []string{"n1", "n2"} {
-			if m, _ := stateOf(n, id); m.State != StateAlive {
+			if m, _ := stateOf(n, id); m.State != StateAlive && m.State != StateSuspect {
 				t.Errorf("%s sees %s as %s", n.NodeID(), id, m.State)
 			}
 		}

@@ -144,13 +144,23 @@ func (a *axis) niceValueAxis() {
 	if a.hi == a.lo {
 		a.hi = a.lo + 1
 	}
-	a.step = niceStep((a.hi - a.lo) / 5)
+	a.step = niceStep(a.hi/5 - a.lo/5) // halves first: hi − lo may overflow
 	a.lo = math.Floor(a.lo/a.step) * a.step
 	a.hi = math.Ceil(a.hi/a.step) * a.step
-	for v := a.lo; v <= a.hi+a.step/2; v += a.step {
+	if math.IsInf(a.lo, 0) || math.IsInf(a.hi, 0) {
+		a.lo, a.hi = -math.MaxFloat64, math.MaxFloat64
+	}
+	for i := 0; i <= maxTicks; i++ {
+		v := a.lo + float64(i)*a.step
+		if v > a.hi+a.step/2 {
+			break
+		}
 		a.ticks = append(a.ticks, v)
 	}
 }
+
+// maxTicks bounds the ticks of an axis whatever the data.
+const maxTicks = 12
 
 // niceStep returns 1, 2 or 5 × 10^k ≥ raw.
 func niceStep(raw float64) float64 {
@@ -180,14 +190,20 @@ func (a *axis) niceTimeAxis() {
 		a.hi = a.lo + 1
 		span = 1
 	}
-	a.step = timeSteps[len(timeSteps)-1]
+	longest := timeSteps[len(timeSteps)-1]
+	a.step = niceStep(span/10/longest) * longest // beyond the table: years
 	for _, s := range timeSteps {
 		if span/s <= 10 {
 			a.step = s
 			break
 		}
 	}
-	for v := math.Ceil(a.lo/a.step) * a.step; v <= a.hi; v += a.step {
+	first := math.Ceil(a.lo/a.step) * a.step
+	for i := 0; i <= maxTicks; i++ {
+		v := first + float64(i)*a.step
+		if v > a.hi {
+			break
+		}
 		a.ticks = append(a.ticks, v)
 	}
 }

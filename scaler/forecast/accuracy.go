@@ -96,6 +96,11 @@ type EvalOptions struct {
 	// ScaleLag is the lag of the naive forecast in the MASE denominator
 	// (default 1).
 	ScaleLag int
+	// RefitEvery re-estimates the model at every RefitEvery-th origin only
+	// (default 1: at every origin); in between, the last fitted model keeps
+	// its parameters and only advances its state over the new observations
+	// (models of this package all can; others are refitted).
+	RefitEvery int
 }
 
 // Evaluate runs a rolling-origin evaluation of f over the end of y: origins
@@ -136,11 +141,20 @@ func EvaluateWith(f Forecaster, y []float64, o EvalOptions) (Scores, error) {
 	fc1 := make([]float64, o.Origins)
 	actH := make([]float64, o.Origins)
 	fcH := make([]float64, o.Origins)
+	every := max(o.RefitEvery, 1)
+	var last Model
 	for i := 0; i < o.Origins; i++ {
 		t := t0 + i
-		m, err := f.Fit(y[:t], o.Season)
-		if err != nil {
-			return s, fmt.Errorf("origin %d (fit on %d observations): %w", i, t, err)
+		var m Model
+		if ex, ok := last.(extender); ok && i%every != 0 {
+			m = ex.extend(y[:t])
+		} else {
+			var err error
+			m, err = f.Fit(y[:t], o.Season)
+			if err != nil {
+				return s, fmt.Errorf("origin %d (fit on %d observations): %w", i, t, err)
+			}
+			last = m
 		}
 		fc := m.Forecast(o.Horizon)
 		if len(fc.Mean) != o.Horizon {

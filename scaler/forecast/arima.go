@@ -34,6 +34,10 @@ type ARIMA struct {
 	Refine int
 	// NoLog skips the log(1+y) scale.
 	NoLog bool
+	// SeasonalDiff forces the seasonal differencing: 1 always (when there
+	// is a season), -1 never; 0 lets AIC choose between the rule's choice
+	// and the other one.
+	SeasonalDiff int
 }
 
 var _ Forecaster = ARIMA{}
@@ -137,12 +141,7 @@ func chooseDiffs(y []float64, m int) (d, D int) {
 			D = 1
 		}
 	}
-	w := difference(y, 0, D, m)
-	for d+D < 2 && len(w) > 10 && variance(w) > 0 && kpss(w) > kpssCrit5 {
-		d++
-		w = difference(w, 1, 0, 0)
-	}
-	return d, D
+	return chooseD(difference(y, 0, D, m), D), D
 }
 
 // css returns the conditional sum of squares of w under spec from index
@@ -286,80 +285,122 @@ func (a ARIMA) Fit(y []float64, season int) (Model, error) {
 		return nil, fmt.Errorf("%w: %s needs 8 observations, got %d", ErrTooShort, NameARIMA, len(y))
 	}
 	m := resolveSeason(y, season)
-	if m <= 1 {
+	if m <= 1 || len(y) < 2*m+10 {
 		m = 0
 	}
-	// The differencing is chosen once (on the log scale for a non-negative
-	// series) so that both scales condition on the same observations.
 	useLog := nonNegative(y) && !a.NoLog
-	var z []float64
-	d, D := 0, 0
+	z := y
 	if useLog {
 		z, _ = log1pSeries(y)
-		d, D = chooseDiffs(z, m)
-	} else {
-		d, D = chooseDiffs(y, m)
 	}
-	if forceDiff != nil {
-		d, D = forceDiff[0], forceDiff[1]
+	// Differencing options, chosen on the log scale for a non-negative
+	// series: the rule's choice, and with SeasonalDiff 0 the other seasonal
+	// choice too; AIC over a common window decides.
+	d, D := chooseDiffs(z, m)
+	type diffs struct{ d, D int }
+	var opts []diffs
+	switch {
+	case m == 0:
+		opts = []diffs{{d, 0}}
+	case a.SeasonalDiff > 0:
+		opts = []diffs{{chooseD(difference(z, 0, 1, m), 1), 1}}
+	case a.SeasonalDiff < 0:
+		opts = []diffs{{chooseD(z, 0), 0}}
+	default:
+		opts = []diffs{{d, D}}
+		if D == 1 {
+			opts = append(opts, diffs{chooseD(z, 0), 0})
+		} else {
+			opts = append(opts, diffs{chooseD(difference(z, 0, 1, m), 1), 1})
+		}
 	}
-	best, err := a.fit(y, m, d, D)
-	if err != nil {
-		return nil, err
+	g := arimaGrid{maxP: a.MaxP, maxQ: a.MaxQ, maxSQ: 0, m: m, refine: a.Refine}
+	if g.maxP <= 0 {
+		g.maxP = 3
 	}
-	if useLog {
-		if lb, err := a.fit(z, m, d, D); err == nil {
-			// Jacobian over the observations the CSS is conditioned on.
-			jac := 0.0
-			for _, v := range z[len(z)-lb.nEff:] {
-				jac += v
-			}
-			lb.aic += 2 * jac
-			if lb.nEff == best.nEff && lb.aic < best.aic {
-				lb.logT = true
-				best = lb
+	if g.maxQ <= 0 {
+		g.maxQ = 2
+	}
+	if g.refine <= 0 {
+		g.refine = 2
+	}
+	if m > 1 {
+		g.maxSQ = 1
+	}
+	maxLag := 0
+	for _, o := range opts {
+		maxLag = max(maxLag, o.d+m*o.D)
+	}
+	startW := g.maxP
+	if g.maxSQ == 1 {
+		startW = max(startW, m+g.maxQ)
+	}
+	g.yStart = maxLag + startW
+	if len(y)-g.yStart < 2*(g.maxP+g.maxQ+2)+5 {
+		// Short series: shrink the grid.
+		g.maxP, g.maxQ, g.maxSQ = 1, 1, 0
+		g.yStart = maxLag + 1
+		if len(y)-g.yStart < 8 {
+			return nil, fmt.Errorf("%w: %s has %d observations, too few after differencing", ErrTooShort, NameARIMA, len(y))
+		}
+	}
+	var best *arimaModel
+	for _, o := range opts {
+		if md, err := g.fit(y, o.d, o.D); err == nil && (best == nil || md.aic < best.aic) {
+			best = md
+		}
+		if useLog {
+			if md, err := g.fit(z, o.d, o.D); err == nil {
+				// Jacobian over the observations the CSS is conditioned on.
+				for _, v := range z[g.yStart:] {
+					md.aic += 2 * v
+				}
+				if best == nil || md.aic < best.aic {
+					md.logT = true
+					best = md
+				}
 			}
 		}
 	}
+	if best == nil {
+		return nil, fmt.Errorf("%w: %s found no estimable order", ErrTooShort, NameARIMA)
+	}
+	best.clip = nonNegative(y)
 	return best, nil
 }
 
-func (a ARIMA) fit(y []float64, m, d, D int) (*arimaModel, error) {
-	maxP, maxQ := a.MaxP, a.MaxQ
-	if maxP <= 0 {
-		maxP = 3
+// chooseD returns how many more differences (0..2-D) KPSS asks of x.
+func chooseD(x []float64, D int) int {
+	d := 0
+	for d+D < 2 && len(x) > 10 && variance(x) > 0 && kpss(x) > kpssCrit5 {
+		d++
+		x = difference(x, 1, 0, 0)
 	}
-	if maxQ <= 0 {
-		maxQ = 2
-	}
-	refine := a.Refine
-	if refine <= 0 {
-		refine = 2
-	}
+	return d
+}
+
+// arimaGrid is the search space shared by the differencing options.
+type arimaGrid struct {
+	maxP, maxQ, maxSQ, m, refine int
+	yStart                       int // first observation of y in every CSS
+}
+
+// fit selects the order for differencing (d, D) of y.
+func (g arimaGrid) fit(y []float64, d, D int) (*arimaModel, error) {
+	maxP, maxQ, maxSQ, m, refine := g.maxP, g.maxQ, g.maxSQ, g.m, g.refine
 	w := difference(y, d, D, m)
+	start := g.yStart - (len(y) - len(w))
+	// A constant: the mean without differencing, the drift with one
+	// difference, none with two.
 	mu := 0.0
-	if d+D == 0 {
-		mu = mean(y)
+	if d+D <= 1 && start >= 0 && start < len(w) {
+		mu = mean(w[start:])
 		for i := range w {
 			w[i] -= mu
 		}
 	}
-	maxSQ := 0
-	if D == 1 || (m > 1 && len(w) > 3*m) {
-		maxSQ = 1
-	}
-	// Conditioning start shared by every order so that SSEs compare.
-	start := maxP
-	if maxSQ == 1 {
-		start = max(start, m+maxQ)
-	}
-	if len(w)-start < 2*(maxP+maxQ+2)+5 {
-		// Short series: shrink the grid.
-		maxP, maxQ, maxSQ = 1, 1, 0
-		start = 1
-		if len(w)-start < 6 {
-			return nil, fmt.Errorf("%w: %s has %d observations after differencing", ErrTooShort, NameARIMA, len(w))
-		}
+	if start < maxP || len(w)-start < 8 {
+		return nil, ErrTooShort
 	}
 	L := min(max(10, maxP+maxQ+2), (len(w)-1)/3)
 	if maxSQ == 1 {
@@ -401,7 +442,9 @@ func (a ARIMA) fit(y []float64, m, d, D int) (*arimaModel, error) {
 	s := best.spec
 	lags, coef := s.maLags()
 	css(w, &s, lags, coef, start, e)
-	return newARIMAModel(y, w, e, s, mu, best.sse/float64(nEff), best.aic, nEff), nil
+	md := newARIMAModel(y, w, e, s, mu, best.sse/float64(nEff), best.aic, nEff)
+	md.wStart = start
+	return md, nil
 }
 
 func arimaAIC(sse float64, n, k int) float64 {
@@ -444,8 +487,8 @@ func refineCSS(w []float64, c arimaCand, start int, e []float64, nEff int) arima
 		return css(w, &work, lags, coef, start, e)
 	}
 	res, err := optimize.Minimize(optimize.Problem{Func: obj}, x0, &optimize.Settings{
-		FuncEvaluations: 100 * k,
-		Converger:       &optimize.FunctionConverge{Relative: 1e-7, Iterations: 20},
+		FuncEvaluations: 40*k + 40,
+		Converger:       &optimize.FunctionConverge{Relative: 1e-6, Iterations: 10},
 	}, &optimize.NelderMead{SimplexSize: 0.1})
 	if (err != nil && res == nil) || res == nil || res.F >= c.sse || math.IsInf(res.F, 0) {
 		return c
@@ -502,14 +545,16 @@ func invertible(s arimaSpec) bool {
 
 type arimaModel struct {
 	spec   arimaSpec
-	mu     float64
+	mu     float64 // mean of the differenced series (0 with d+D = 2)
+	c      float64 // constant of the difference equation: mu * phi(1)
+	wStart int     // first index of the differenced series in the CSS
 	sigma2 float64
 	aic    float64
 	nEff   int
 	logT   bool
 	clip   bool
 	// ar and ma are the full polynomials on the (transformed) series:
-	// y_t = mu' + sum ar[i] y_{t-1-i} + e_t + sum ma[j] e_{t-1-j}.
+	// y_t = c + sum ar[i] y_{t-1-i} + e_t + sum ma[j] e_{t-1-j}.
 	ar, ma []float64
 	hist   []float64 // last len(ar) observations (transformed scale)
 	res    []float64 // last len(ma) residuals
@@ -562,11 +607,15 @@ func newARIMAModel(y, w, e []float64, s arimaSpec, mu, sigma2, aic float64, nEff
 	for k, l := range lags {
 		ma[l-1] += coef[k]
 	}
-	md := &arimaModel{spec: s, mu: mu, sigma2: sigma2, aic: aic, nEff: nEff, ar: ar, ma: ma, clip: nonNegative(y)}
+	phi1 := 1.0
+	for _, v := range s.phi {
+		phi1 -= v
+	}
+	md := &arimaModel{spec: s, mu: mu, c: mu * phi1, sigma2: sigma2, aic: aic, nEff: nEff, ar: ar, ma: ma, clip: nonNegative(y)}
 	md.hist = make([]float64, len(ar))
 	for i := range md.hist {
 		if t := len(y) - 1 - i; t >= 0 {
-			md.hist[i] = y[t] - mu
+			md.hist[i] = y[t]
 		}
 	}
 	md.res = make([]float64, len(ma))
@@ -608,7 +657,8 @@ func (a *arimaModel) Forecast(h int) Forecast {
 		for k, c := range a.ma {
 			v += c * res[k]
 		}
-		mu[i] = v + a.mu
+		v += a.c
+		mu[i] = v
 		if len(hist) > 0 {
 			copy(hist[1:], hist[:len(hist)-1])
 			hist[0] = v
@@ -656,13 +706,14 @@ func (a *arimaModel) oneStep(y []float64, start int) []float64 {
 	}
 	e := make([]float64, len(w))
 	lags, coef := s.maLags()
-	css(w, &s, lags, coef, min(s.p, len(w)), e)
+	ws := min(a.wStart, len(w))
+	css(w, &s, lags, coef, ws, e)
 	pred := make([]float64, len(y)-start)
 	for i := range pred {
 		t := start + i
 		var v float64
 		switch {
-		case t-off >= s.p && t-off < len(w):
+		case t-off >= ws && t-off < len(w):
 			v = z[t] - e[t-off]
 		case t > 0:
 			v = z[t-1]
@@ -680,4 +731,26 @@ func (a *arimaModel) oneStep(y []float64, start int) []float64 {
 	return pred
 }
 
-var forceDiff *[2]int
+
+var _ extender = (*arimaModel)(nil)
+
+func (a *arimaModel) extend(y []float64) Model {
+	z := y
+	if a.logT {
+		z, _ = log1pSeries(y)
+	}
+	s := a.spec
+	w := difference(z, s.d, s.D, s.m)
+	if len(w) <= a.wStart {
+		return a
+	}
+	for i := range w {
+		w[i] -= a.mu
+	}
+	e := make([]float64, len(w))
+	lags, coef := s.maLags()
+	css(w, &s, lags, coef, a.wStart, e)
+	md := newARIMAModel(z, w, e, s, a.mu, a.sigma2, a.aic, a.nEff)
+	md.logT, md.clip, md.wStart = a.logT, a.clip, a.wStart
+	return md
+}

@@ -217,3 +217,22 @@ func (s *seasonalNaiveModel) Describe() string {
 func (l *linearModel) Describe() string {
 	return fmt.Sprintf("%s window=%d slope=%.4g", NameLinear, l.w, l.b)
 }
+
+var (
+	_ extender = (*seasonalNaiveModel)(nil)
+	_ extender = (*linearModel)(nil)
+)
+
+func (s *seasonalNaiveModel) extend(y []float64) Model {
+	if md, err := fitSeasonalNaive(y, s.m); err == nil {
+		md.(*seasonalNaiveModel).sigma = s.sigma
+		return md
+	}
+	return s
+}
+
+func (l *linearModel) extend(y []float64) Model {
+	w := min(l.w, len(y))
+	a, b, sigma := ols(y[len(y)-w:])
+	return &linearModel{a: a, b: b, sigma: sigma, w: w, clip: l.clip}
+}

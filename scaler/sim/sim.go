@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -262,6 +263,8 @@ type state struct {
 	fcMean, fcUpper []float64
 	fcLower         []float64
 	instBuf         []scaler.Instance
+	pending         []pendingForecast
+	resid, qbuf     []float64
 }
 
 func newState(tr *trace.Trace, spec *scaler.GroupSpec, cfg Config) *state {
@@ -430,20 +433,59 @@ func (s *state) forecastInput(t int64) *scaler.Forecast {
 	if nd > 0 {
 		delta /= float64(nd)
 	}
+	// Score past forecasts: residual of the horizon's peak, actual minus
+	// forecast, once the actuals are in; the band is their empirical
+	// quantile (a conformal interval), not the model's own.
+	for len(s.pending) > 0 && s.pending[0].at+h <= n {
+		p := s.pending[0]
+		s.pending = s.pending[1:]
+		act := math.Inf(-1)
+		for j := p.at; j < p.at+h; j++ {
+			act = math.Max(act, s.totals[j])
+		}
+		if len(s.resid) >= residWindow {
+			copy(s.resid, s.resid[1:])
+			s.resid = s.resid[:len(s.resid)-1]
+		}
+		s.resid = append(s.resid, act-p.peak)
+	}
 	out := &scaler.Forecast{Start: s.now(t), Step: s.cfg.Interval, Model: s.fc.Name(),
 		Mean: make([]float64, h), Upper: make([]float64, h), Lower: make([]float64, h)}
+	pk := math.Inf(-1)
 	for j := 0; j < h; j++ {
 		out.Mean[j] = math.Max(0, s.fcMean[k+j]+delta)
-		if len(s.fcUpper) > k+j {
-			out.Upper[j] = math.Max(0, s.fcUpper[k+j]+delta)
-		} else {
-			out.Upper[j] = out.Mean[j]
-		}
-		if len(s.fcLower) > k+j {
-			out.Lower[j] = math.Max(0, s.fcLower[k+j]+delta)
-		}
+		pk = math.Max(pk, out.Mean[j])
+	}
+	s.pending = append(s.pending, pendingForecast{at: n, peak: pk})
+	hi, lo := 0.0, 0.0
+	if len(s.resid) >= 10 {
+		s.qbuf = append(s.qbuf[:0], s.resid...)
+		sort.Float64s(s.qbuf)
+		hi = quantileSorted(s.qbuf, 0.975)
+		lo = quantileSorted(s.qbuf, 0.025)
+	}
+	for j := 0; j < h; j++ {
+		out.Upper[j] = math.Max(0, out.Mean[j]+math.Max(hi, 0))
+		out.Lower[j] = math.Max(0, out.Mean[j]+math.Min(lo, 0))
 	}
 	return out
+}
+
+// residWindow is how many forecast residuals the conformal band is read from.
+const residWindow = 240
+
+type pendingForecast struct {
+	at   int // index in totals of the first forecast step
+	peak float64
+}
+
+func quantileSorted(s []float64, q float64) float64 {
+	h := q * float64(len(s)-1)
+	lo := int(h)
+	if lo >= len(s)-1 {
+		return s[len(s)-1]
+	}
+	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
 }
 
 // anchor is how many of the latest one-step errors re-anchor a forecast.

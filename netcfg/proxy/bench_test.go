@@ -1,0 +1,85 @@
+package proxy
+
+import (
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// load sends n requests to addr from `workers` goroutines and returns the
+// rate and the latencies.
+func load(b *testing.B, c *http.Client, addr string, n, workers int) (float64, []time.Duration) {
+	var next atomic.Int64
+	lat := make([]time.Duration, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				t0 := time.Now()
+				if _, err := get(c, addr); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds(), lat
+}
+
+func p99(l []time.Duration) time.Duration {
+	s := slices.Clone(l)
+	slices.Sort(s)
+	return s[len(s)*99/100]
+}
+
+// BenchmarkProxyVsDirect measures requests/s and p99 through the proxy as a
+// ratio of the same load sent straight to the backends, in the same run.
+// Metrics: ratio (proxy/direct req/s), added_p99_us.
+func BenchmarkProxyVsDirect(b *testing.B) {
+	for _, mode := range []struct {
+		name      string
+		keepAlive bool
+	}{{"keepalive", true}, {"newconn", false}} {
+		b.Run(mode.name, func(b *testing.B) {
+			bes := startBackends(b, 1)
+			p := startProxy(b, Config{Backends: backends(bes, nil)})
+			client := func() *http.Client {
+				return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+					DisableKeepAlives: !mode.keepAlive, MaxIdleConnsPerHost: 64}}
+			}
+			const workers = 8
+			n := max(b.N, 200)
+			// Warm up both paths, then measure direct, proxy, direct, proxy
+			// and keep the better of each (less noise from neighbours).
+			load(b, client(), bes[0].addr, 100, workers)
+			load(b, client(), p.Addr().String(), 100, workers)
+			b.ResetTimer()
+			var dRate, pRate float64
+			var dP99, pP99 time.Duration = 1 << 62, 1 << 62
+			for range 2 {
+				r, l := load(b, client(), bes[0].addr, n, workers)
+				dRate, dP99 = max(dRate, r), min(dP99, p99(l))
+				r, l = load(b, client(), p.Addr().String(), n, workers)
+				pRate, pP99 = max(pRate, r), min(pP99, p99(l))
+			}
+			b.StopTimer()
+			b.ReportMetric(dRate, "direct_req/s")
+			b.ReportMetric(pRate, "proxy_req/s")
+			b.ReportMetric(pRate/dRate, "ratio")
+			b.ReportMetric(float64(dP99.Microseconds()), "direct_p99_us")
+			b.ReportMetric(float64((pP99 - dP99).Microseconds()), "added_p99_us")
+		})
+	}
+}
