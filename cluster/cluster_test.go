@@ -392,3 +392,59 @@ func TestLeaveAndRemovePeer(t *testing.T) {
 	// The single remaining node still commits.
 	writeHypervisor(t, leader, "solo")
 }
+
+func TestLeaderLeaves(t *testing.T) {
+	servers := startCluster(t, 3)
+	leader := waitAgreedLeader(t, servers, 10*time.Second)
+	writeHypervisor(t, leader, "kept")
+	if err := leader.Leave(context.Background()); err != nil {
+		t.Fatalf("leader leave: %v", err)
+	}
+	_ = leader.Shutdown()
+	rest := followers(servers, leader)
+	nl := waitAgreedLeader(t, rest, 15*time.Second)
+	waitFor(t, 10*time.Second, "2 voters without the old leader", func() (bool, string) {
+		p := peerIDs(t, nl)
+		return len(p) == 2 && !slices.Contains(p, leader.ID()+"@"+leader.RaftAddr()), fmt.Sprint(p)
+	})
+	writeHypervisor(t, rest[0], "after-leave")
+	waitHypervisors(t, rest, []string{"kept", "after-leave"})
+}
+
+func TestRestartedNodeWithoutJoinRejoinsGossip(t *testing.T) {
+	var servers []*Server
+	for i := 1; i <= 3; i++ {
+		cfg := gossipConfig(t, fmt.Sprintf("s%d", i), nil)
+		cfg.BootstrapExpect = 3
+		if i > 1 {
+			cfg.Join = []string{servers[0].HTTPAddr()}
+		}
+		servers = append(servers, startServer(t, cfg))
+	}
+	waitAgreedLeader(t, servers, 20*time.Second)
+	// s1 has no -join: after a restart it finds the others from peers.json.
+	cfg := restartConfig(t, servers[0])
+	if err := servers[0].Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	back := startServer(t, cfg)
+	all := []*Server{back, servers[1], servers[2]}
+	waitAgreedLeader(t, all, 20*time.Second)
+	t.Logf("leader agreed %v after restart", time.Since(t0))
+	defer func() { t.Logf("gossip converged %v after restart", time.Since(t0)) }()
+	waitFor(t, 20*time.Second, "restarted s1 alive in everyone's gossip", func() (bool, string) {
+		for _, s := range all {
+			alive := 0
+			for _, m := range s.Membership().Members() {
+				if m.Role == RoleServer && m.State == MemberAlive {
+					alive++
+				}
+			}
+			if alive != 3 {
+				return false, fmt.Sprintf("%s sees %d alive servers", s.ID(), alive)
+			}
+		}
+		return true, ""
+	})
+}

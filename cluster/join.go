@@ -89,9 +89,10 @@ func (s *Server) discoverOnce(ctx context.Context) (bool, error) {
 	peers := s.exchangeIdentities(ctx, s.cfg.Join)
 	s.joinGossip(peers)
 	if s.inConfiguration() {
-		// Restarted with state, or configured by a leader meanwhile.
-		s.joinedOnce.Store(true)
-		return len(peers) > 0 || len(s.cfg.Join) == 0, nil
+		// Restarted with state, or configured by a leader meanwhile: done
+		// once a peer answered (gossip rejoined through it), or when there
+		// is nobody to ask.
+		return len(peers) > 0 || !s.knowsOthers(), nil
 	}
 	// An existing cluster with a leader: ask to be added.
 	for _, p := range peers {
@@ -99,7 +100,6 @@ func (s *Server) discoverOnce(ctx context.Context) (bool, error) {
 			if _, err := s.addSelfVia(ctx, p.HTTPAddr); err != nil {
 				return false, err
 			}
-			s.joinedOnce.Store(true)
 			return true, nil
 		}
 	}
@@ -107,6 +107,11 @@ func (s *Server) discoverOnce(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("%w: no peer with a leader yet", ErrJoin)
 	}
 	return s.maybeBootstrap()
+}
+
+// knowsOthers reports whether -join or the directory names other servers.
+func (s *Server) knowsOthers() bool {
+	return len(s.cfg.Join) > 0 || len(s.dir.list()) > 1
 }
 
 // exchangeIdentities fetches the identity of every address and of every
@@ -214,7 +219,6 @@ func (s *Server) maybeBootstrap() (bool, error) {
 	if err := s.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 		return false, fmt.Errorf("bootstrap: %w", err)
 	}
-	s.joinedOnce.Store(true)
 	return true, nil
 }
 
@@ -262,7 +266,6 @@ func (s *Server) JoinCluster(ctx context.Context, addrs []string) (api.JoinRespo
 			errs = append(errs, err)
 			continue
 		}
-		s.joinedOnce.Store(true)
 		return api.JoinResponse{Via: a, Leader: resp.Leader.ID}, nil
 	}
 	return api.JoinResponse{}, errors.Join(errs...)
@@ -356,7 +359,7 @@ func (s *Server) Leave(ctx context.Context) error {
 	defer s.leaveMu.Unlock()
 	s.leaving.Store(true)
 	var err error
-	if s.inConfiguration() {
+	if s.inConfiguration() && !s.soleVoter() {
 		err = s.leaveRaft(ctx)
 	}
 	if s.gossip != nil {
@@ -370,6 +373,22 @@ func (s *Server) Leave(ctx context.Context) error {
 	s.logger.Info("left the cluster")
 	s.doneOnce.Do(func() { close(s.doneCh) })
 	return nil
+}
+
+// soleVoter reports whether this node is the only voter (a single-node
+// cluster cannot remove its last voter; leaving is then just stopping).
+func (s *Server) soleVoter() bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	voters := 0
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	return voters == 1
 }
 
 func (s *Server) leaveRaft(ctx context.Context) error {

@@ -65,7 +65,6 @@ type Server struct {
 	// reconcileCh wakes the liveness reconciler (coalesced).
 	reconcileCh chan struct{}
 
-	joinedOnce  atomic.Bool // discovery found/joined a cluster at least once
 	shutdownCh  chan struct{}
 	shutdownMu  sync.Mutex
 	isShutdown  bool
@@ -155,7 +154,9 @@ func New(cfg Config) (*Server, error) {
 		go s.watchGossip()
 		s.RegisterLeaderService("liveness", s.runLivenessReconciler)
 	}
-	if len(cfg.Join) > 0 || cfg.BootstrapExpect > 0 {
+	// Discovery runs with -join or -bootstrap-expect, and on a restart of
+	// a node that knows peers from its directory (to rejoin gossip).
+	if cfg.BootstrapExpect > 0 || s.knowsOthers() {
 		s.wg.Add(1)
 		go s.discoverLoop()
 	}
@@ -225,14 +226,12 @@ func (s *Server) startRaft() error {
 		return fmt.Errorf("cluster: raft: %w", err)
 	}
 	if hasState {
-		s.joinedOnce.Store(true)
 	}
 	if cfg.Bootstrap && !hasState {
 		s.logger.Info("bootstrapping single-node cluster")
 		if err := s.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{s.raftServer()}}).Error(); err != nil {
 			return fmt.Errorf("cluster: bootstrap: %w", err)
 		}
-		s.joinedOnce.Store(true)
 	}
 	return nil
 }

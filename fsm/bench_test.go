@@ -180,10 +180,11 @@ func BenchmarkSnapshotRestore100k(b *testing.B) {
 	n := float64(b.N)
 	b.ReportMetric(float64(size), "snapshot-bytes")
 	b.ReportMetric(float64(size)/100_000, "bytes/instance")
-	b.ReportMetric(float64(snapTotal.Milliseconds())/n, "ms-snapshot(lock)")
-	b.ReportMetric(float64(persistTotal.Milliseconds())/n, "ms-persist")
-	b.ReportMetric(float64(restoreTotal.Milliseconds())/n, "ms-restore")
-	b.ReportMetric(float64(baseline.Milliseconds()), "ms-baseline-json-slice")
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(snapTotal)/n, "ms-snapshot(lock)")
+	b.ReportMetric(ms(persistTotal)/n, "ms-persist")
+	b.ReportMetric(ms(restoreTotal)/n, "ms-restore")
+	b.ReportMetric(ms(baseline), "ms-baseline-json-slice")
 	b.ReportMetric(float64(persistTotal+restoreTotal)/n/float64(baseline), "x-baseline")
 }
 

@@ -59,6 +59,40 @@ func (s *State) cloneData() *State {
 	return c
 }
 
+// snapshotView returns a copy of the state for encoding that shares the
+// immutable parts with s: *Instance values (copy-on-write, see
+// mutableInstance) and the bounded slices (append-only, see pushBounded).
+// The small mutable maps are deep-copied. Cost: O(instances) pointer
+// copies instead of a deep copy, which keeps Snapshot's lock short.
+func (s *State) snapshotView() *State {
+	c := &State{
+		Index:       s.Index,
+		Settings:    s.Settings,
+		Clouds:      make(map[string]*Cloud, len(s.Clouds)),
+		Hypervisors: make(map[string]*Hypervisor, len(s.Hypervisors)),
+		Tenants:     make(map[string]*Tenant, len(s.Tenants)),
+		Groups:      make(map[string]*Group, len(s.Groups)),
+		Instances:   maps.Clone(s.Instances),
+		Activity:    s.Activity[:len(s.Activity):len(s.Activity)],
+		ActivitySeq: s.ActivitySeq,
+		Metrics:     maps.Clone(s.Metrics),
+		Samples:     maps.Clone(s.Samples),
+	}
+	for k, v := range s.Clouds {
+		c.Clouds[k] = v.clone()
+	}
+	for k, v := range s.Hypervisors {
+		c.Hypervisors[k] = v.clone()
+	}
+	for k, v := range s.Tenants {
+		c.Tenants[k] = v.clone()
+	}
+	for k, v := range s.Groups {
+		c.Groups[k] = v.clone()
+	}
+	return c
+}
+
 func (c *Cloud) clone() *Cloud {
 	n := *c
 	n.Meta = maps.Clone(c.Meta)

@@ -114,16 +114,17 @@ func (s *State) appendActivity(e ActivityEntry) uint64 {
 
 // pushBounded appends v and drops the oldest elements beyond max. Dropping
 // reslices the front, so the cost is amortised O(1): append copies only the
-// live window when it grows the backing array.
+// live window when it grows the backing array (which also releases the
+// dropped elements). Elements are never overwritten in place, so a snapshot
+// may share these slices with the live state.
 func pushBounded[T any](s []T, v T, max int) []T {
 	s = append(s, v)
 	return trimFront(s, max)
 }
 
-// trimFront keeps the newest max elements.
+// trimFront keeps the newest max elements (reslicing only; see pushBounded).
 func trimFront[T any](s []T, max int) []T {
 	if over := len(s) - max; over > 0 {
-		clear(s[:over])
 		s = s[over:]
 	}
 	return s

@@ -192,7 +192,7 @@ func applyUpdateInstances(s *State, _ uint64, c *UpdateInstances) (any, error) {
 	now := utc(c.Time)
 	var touched []string
 	for _, u := range c.Updates {
-		inst := s.Instances[u.ID]
+		inst := s.mutableInstance(u.ID)
 		if u.Hypervisor != "" {
 			inst.Hypervisor = u.Hypervisor
 		}
@@ -219,7 +219,8 @@ func applyUpdateInstances(s *State, _ uint64, c *UpdateInstances) (any, error) {
 }
 
 // transition moves an instance to a new state (already validated) and
-// keeps the index in step. Failures are recorded in the activity log.
+// keeps the index in step. Failures are recorded in the activity log. inst
+// must come from mutableInstance.
 func (s *State) transition(inst *Instance, to InstanceState, now time.Time, reason string) {
 	from := inst.State
 	if from == to {
@@ -246,10 +247,10 @@ func applySetInstanceProtected(s *State, _ uint64, c *SetInstanceProtected) (any
 	if err := checkTime(c.Time); err != nil {
 		return nil, err
 	}
-	inst := s.Instances[c.ID]
-	if inst == nil {
+	if s.Instances[c.ID] == nil {
 		return nil, reject(ErrNotFound, "instance %q", c.ID)
 	}
+	inst := s.mutableInstance(c.ID)
 	inst.Protected = c.Protected
 	inst.Updated = utc(c.Time)
 	return nil, nil

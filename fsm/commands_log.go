@@ -115,11 +115,7 @@ func dropBefore[T any](s []T, cutoff time.Time, at func(T) time.Time) []T {
 	for i < len(s) && at(s[i]).Before(cutoff) {
 		i++
 	}
-	if i > 0 {
-		clear(s[:i])
-		s = s[i:]
-	}
-	return s
+	return s[i:] // reslice only: a snapshot may share the backing array
 }
 
 func applyAppendActivity(s *State, _ uint64, c *AppendActivity) (any, error) {

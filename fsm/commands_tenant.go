@@ -335,7 +335,7 @@ func (s *State) retireGroup(g *Group, now time.Time, reason string) {
 		default:
 			continue
 		}
-		s.transition(inst, to, now, reason)
+		s.transition(s.mutableInstance(id), to, now, reason)
 	}
 	s.gcGroup(k)
 }

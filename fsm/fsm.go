@@ -191,11 +191,12 @@ func (f *FSM) Read(fn func(s *State)) {
 	fn(f.state)
 }
 
-// Snapshot captures a deep copy of the state under the read lock; the slow
-// part, encoding, happens in Persist without holding any lock.
+// Snapshot captures a copy of the state under the read lock (sharing the
+// immutable instances and bounded logs, see snapshotView); the slow part,
+// encoding, happens in Persist without holding any lock.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
-	c := f.state.cloneData()
+	c := f.state.snapshotView()
 	f.mu.RUnlock()
 	return &snapshot{state: c}, nil
 }

@@ -194,3 +194,55 @@ func mustEncode(t testing.TB, c Command) []byte {
 	}
 	return b
 }
+
+// TestPersistWhileApplying encodes a snapshot while commands keep changing
+// every shared part of the state (instances, activity, metrics, samples,
+// settings trims, tenant deletion). Run with -race: the snapshot shares
+// memory with the live state and must never see a write; its content must
+// equal the state at Snapshot time.
+func TestPersistWhileApplying(t *testing.T) {
+	h := seeded(t)
+	var ids []string
+	for i := 0; i < 8; i++ {
+		ids = append(ids, "i"+itoa(i))
+	}
+	h.create("c1", ids...)
+	for i, id := range ids {
+		h.walk(id, StateProvisioning, StateRunning)
+		h.ok(RecordMetricsType, RecordMetrics{Tenant: "acme", Group: "web", Point: MetricPoint{Time: at(100 + i), AvgCPU: 0.5},
+			Instances: []InstanceLoad{{ID: id, CPU: 0.5}}})
+	}
+	want := h.json()
+	snap, err := h.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w := &harness{t: t, f: h.f, index: h.index}
+		for i := 0; i < 50; i++ {
+			id := ids[i%len(ids)]
+			w.try(UpdateInstancesType, UpdateInstances{Time: at(200 + i), Updates: []InstanceUpdate{{ID: id, Health: HealthUnhealthy, Address: "127.0.0.1:9"}}})
+			w.try(SetInstanceProtectedType, SetInstanceProtected{ID: id, Protected: i%2 == 0, Time: at(200 + i)})
+			w.try(RecordMetricsType, RecordMetrics{Tenant: "acme", Group: "web", Point: MetricPoint{Time: at(200 + i), AvgCPU: 0.9},
+				Instances: []InstanceLoad{{ID: id, CPU: 0.9}}})
+			w.try(AppendActivityType, AppendActivity{Entry: ActivityEntry{Time: at(200 + i), Kind: "note", Inputs: map[string]float64{"i": float64(i)}}})
+			w.try(SetSettingsType, SetSettings{Settings: Settings{ActivityCap: 3 + i%3, MetricHistoryCap: 2 + i%2, InstanceSampleCap: 1 + i%2}})
+		}
+		w.try(DeleteTenantType, DeleteTenant{Name: "acme", Time: at(300)})
+		w.try(ReapInstancesType, ReapInstances{Before: at(400), Time: at(400)})
+	}()
+	var sink memSink
+	if err := snap.Persist(&sink); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	g := New(nil)
+	if err := g.Restore(io.NopCloser(&sink)); err != nil {
+		t.Fatal(err)
+	}
+	if got := (&harness{t: t, f: g}).json(); !bytes.Equal(got, want) {
+		t.Fatalf("snapshot changed by later applies:\n got %s\nwant %s", got, want)
+	}
+}

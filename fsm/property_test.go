@@ -206,7 +206,7 @@ func snapshotRestore(t testing.TB, f *FSM) *FSM {
 }
 
 func TestPropertyReplicasAndSnapshots(t *testing.T) {
-	seeds := 40
+	seeds := 25
 	if testing.Short() {
 		seeds = 5
 	}

@@ -347,6 +347,20 @@ func (s *State) rebuildIndex() {
 	}
 }
 
+// mutableInstance replaces an instance by a fresh copy and returns it for
+// modification. Instances are copy-on-write: a snapshot shares the old
+// *Instance values with the live state and encodes them while apply goes
+// on, so an *Instance reachable from State.Instances is never written to.
+func (s *State) mutableInstance(id string) *Instance {
+	old := s.Instances[id]
+	n := *old
+	s.Instances[id] = &n
+	if m := s.idx.byGroup[GroupKey(n.Tenant, n.Group)]; m != nil {
+		m[id] = &n
+	}
+	return &n
+}
+
 // indexInstance adds a new instance to the derived index.
 func (s *State) indexInstance(inst *Instance) {
 	k := GroupKey(inst.Tenant, inst.Group)

@@ -454,7 +454,7 @@ func (lb *LB) Delete(tenant, group string) error {
 	if err := lb.remove(base, jumps[base]); err != nil {
 		return err
 	}
-	return lb.removeOrphans(jumps, map[string]bool{})
+	return lb.removeOrphans()
 }
 
 // DeleteTenant removes every service of tenant (found through the rules'
@@ -535,7 +535,7 @@ func (lb *LB) Sync(desired []Service) error {
 			errs = append(errs, lb.remove(base, js))
 		}
 	}
-	if err := lb.removeOrphans(nil, want); err != nil {
+	if err := lb.removeOrphans(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -543,7 +543,7 @@ func (lb *LB) Sync(desired []Service) error {
 
 // removeOrphans deletes service chains no dispatch rule references (left
 // over by a crash between steps).
-func (lb *LB) removeOrphans(_ map[string][]jump, _ map[string]bool) error {
+func (lb *LB) removeOrphans() error {
 	jumps, err := lb.scanIfPresent()
 	if err != nil {
 		return err

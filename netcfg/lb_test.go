@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/vishvananda/netns"
@@ -149,7 +151,11 @@ type lbLab struct {
 	names        []string
 }
 
-func newLBLab(t *testing.T) *lbLab {
+func newLBLab(t testing.TB) *lbLab { return newLBLabRouted(t, false) }
+
+// newLBLabRouted: with routed, backends get a default route via the LB, so
+// they are reachable directly and need no masquerading.
+func newLBLabRouted(t testing.TB, routed bool) *lbLab {
 	requireNetAdmin(t)
 	lab := &lbLab{client: testNS(t, "cli"), lbns: testNS(t, "lb")}
 	wire(t, lab.client, "eth0", "198.18.0.2/24", lab.lbns, "cli0", "198.18.0.1/24")
@@ -160,6 +166,9 @@ func newLBLab(t *testing.T) *lbLab {
 		wire(t, lab.lbns, fmt.Sprintf("be%d", i), fmt.Sprintf("198.18.%d.1/24", 10+i), be, "eth0", fmt.Sprintf("198.18.%d.2/24", 10+i))
 		addr := netip.MustParseAddrPort(fmt.Sprintf("198.18.%d.2:8080", 10+i))
 		name := fmt.Sprintf("be%d", i)
+		if routed {
+			must(t, testLinks(t, be).AddRoute(pfx("0.0.0.0/0"), ip(fmt.Sprintf("198.18.%d.1", 10+i)), ""))
+		}
 		serveName(t, be, addr.String(), name)
 		lab.backends = append(lab.backends, addr)
 		lab.names = append(lab.names, name)
@@ -197,7 +206,7 @@ func (lab *lbLab) count(t *testing.T, n int) map[string]int {
 	return got
 }
 
-func (lab *lbLab) snapshot(t *testing.T) string {
+func (lab *lbLab) snapshot(t testing.TB) string {
 	t.Helper()
 	var b strings.Builder
 	for _, c := range []string{"PREROUTING", "OUTPUT", "POSTROUTING"} {
@@ -327,4 +336,104 @@ func roundTrip(t *testing.T, c io.Writer, r *bufio.Reader) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// Replacing the backend set while requests flow fails no request: there is
+// no moment with a half-written chain.
+func TestLBSwapUnderLoad(t *testing.T) {
+	lab := newLBLab(t)
+	lb := NewLB(lab.ipt, nil)
+	t.Cleanup(func() { lb.Teardown() })
+	sets := []Service{
+		lab.service(func(i int, b *Backend) { b.Draining = i == 2 }),
+		lab.service(func(i int, b *Backend) { b.Draining = i == 0 }),
+	}
+	must(t, lb.Apply(sets[0]))
+	var failures, done atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := nsClient(lab.client)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := get(c, "http://198.18.100.1:80/"); err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	const swaps = 10
+	for i := range swaps {
+		must(t, lb.Apply(sets[(i+1)%2]))
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d requests during %d swaps", done.Load(), swaps)
+	if f := failures.Load(); f != 0 {
+		t.Fatalf("%d of %d requests failed during swaps; first: %v", f, done.Load(), firstErr.Load())
+	}
+	owned, err := lb.OwnedChains()
+	must(t, err)
+	if len(owned) != 3 { // AAS-LB, AAS-POST, one service chain
+		t.Fatalf("owned chains after swaps: %v", owned)
+	}
+}
+
+// A crash between steps can leave an unreferenced service chain; Sync
+// removes it and invalid desired state changes nothing.
+func TestLBSyncRemovesOrphansAndRejectsBadState(t *testing.T) {
+	lab := newLBLab(t)
+	lb := NewLB(lab.ipt, nil)
+	t.Cleanup(func() { lb.Teardown() })
+	must(t, lb.Sync([]Service{lab.service(nil)}))
+	orphan := ServiceChainBase("gone", "away") + "-1"
+	must(t, lab.ipt.NewChain(natTable, orphan))
+	before := lab.snapshot(t)
+	bad := lab.service(nil)
+	bad.Port = 0
+	dup := lab.service(nil)
+	dup.Group = "other" // same VIP:port as the first
+	for name, desired := range map[string][]Service{
+		"invalid field":      {bad},
+		"duplicate key":      {lab.service(nil), lab.service(nil)},
+		"duplicate endpoint": {lab.service(nil), dup},
+	} {
+		if err := lb.Sync(desired); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: Sync = %v, want ErrInvalid", name, err)
+		}
+	}
+	if after := lab.snapshot(t); after != before {
+		t.Fatalf("rejected Sync changed the rules")
+	}
+	must(t, lb.Sync([]Service{lab.service(nil)}))
+	if ok, _ := lab.ipt.ChainExists(natTable, orphan); ok {
+		t.Fatalf("orphan chain %s survived Sync", orphan)
+	}
+}
+
+func FuzzSplitRule(f *testing.F) {
+	f.Add(`-A AAS-LB -d 198.18.0.1/32 -m comment --comment "aas:t/g fp=ab" -j AAS-S-x-0`)
+	f.Add(`-A X "unterminated`)
+	f.Add(`"a\\"b" c`)
+	f.Fuzz(func(t *testing.T, line string) {
+		for _, f := range splitRule(line) {
+			if strings.Contains(line, `"`) {
+				continue
+			}
+			// Without quotes, fields are exactly the space-separated words.
+			if f == "" || strings.Contains(f, " ") {
+				t.Fatalf("splitRule(%q) produced field %q", line, f)
+			}
+		}
+	})
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // requireNetAdmin skips (fails in CI) without root, iptables and netns.
-func requireNetAdmin(t *testing.T) {
+func requireNetAdmin(t testing.TB) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireBinary(t, "iptables")
@@ -28,7 +28,7 @@ func requireNetAdmin(t *testing.T) {
 var nsSeq atomic.Int32
 
 // testNS creates a uniquely named namespace with lo up, removed at cleanup.
-func testNS(t *testing.T, role string) netns.NsHandle {
+func testNS(t testing.TB, role string) netns.NsHandle {
 	t.Helper()
 	name := fmt.Sprintf("aast%d-%d-%s", os.Getpid()%100000, nsSeq.Add(1), role)
 	ns, err := NewNamespace(name)
@@ -48,7 +48,7 @@ func testNS(t *testing.T, role string) netns.NsHandle {
 	return ns
 }
 
-func testLinks(t *testing.T, ns netns.NsHandle) *Links {
+func testLinks(t testing.TB, ns netns.NsHandle) *Links {
 	t.Helper()
 	l, err := NewLinks(ns)
 	if err != nil {
@@ -58,7 +58,7 @@ func testLinks(t *testing.T, ns netns.NsHandle) *Links {
 	return l
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
 
 // wire connects a (name aName, address aAddr) to b (bName, bAddr) with a
 // veth pair and brings both ends up.
-func wire(t *testing.T, a netns.NsHandle, aName, aAddr string, b netns.NsHandle, bName, bAddr string) {
+func wire(t testing.TB, a netns.NsHandle, aName, aAddr string, b netns.NsHandle, bName, bAddr string) {
 	t.Helper()
 	la, lb := testLinks(t, a), testLinks(t, b)
 	must(t, la.AddVeth(aName, bName, b))
@@ -87,7 +87,7 @@ func wire(t *testing.T, a netns.NsHandle, aName, aAddr string, b netns.NsHandle,
 }
 
 // serveName runs an HTTP server in ns on addr answering with name.
-func serveName(t *testing.T, ns netns.NsHandle, addr, name string) {
+func serveName(t testing.TB, ns netns.NsHandle, addr, name string) {
 	t.Helper()
 	l, err := ListenIn(ns, "tcp", addr)
 	if err != nil {

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -163,4 +165,82 @@ func garpFrame(mac net.HardwareAddr, ip netip.Addr) []byte {
 	copy(a[18:24], []byte{0, 0, 0, 0, 0, 0})
 	copy(a[24:28], v4[:])
 	return f
+}
+
+// VIPHolder holds a VIP for the master load-balancer role: Acquire on
+// taking leadership, Release the moment it is lost (before any lease runs
+// out), so two holders never answer at once. Safe for concurrent use.
+type VIPHolder struct {
+	links  *Links
+	link   string
+	addr   netip.Addr
+	cfg    GARPConfig
+	logger hclog.Logger
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewVIPHolder prepares to hold addr on link of the Links' namespace.
+func NewVIPHolder(l *Links, link string, addr netip.Addr, cfg GARPConfig, logger hclog.Logger) (*VIPHolder, error) {
+	if err := linkName(link); err != nil {
+		return nil, err
+	}
+	if !addr.Is4() {
+		return nil, fmt.Errorf("%w: VIP %v is not IPv4", ErrInvalid, addr)
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &VIPHolder{links: l, link: link, addr: addr, cfg: cfg, logger: logger.Named("vip")}, nil
+}
+
+// Acquire adds the VIP (idempotent) and (re)starts announcing it with
+// gratuitous ARP in the background.
+func (v *VIPHolder) Acquire() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	added, err := v.links.AddVIP(v.link, v.addr)
+	if err != nil {
+		return err
+	}
+	v.stopLocked()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	v.cancel, v.done = cancel, done
+	go func() {
+		defer close(done)
+		if err := v.links.AnnounceVIP(ctx, v.link, v.addr, v.cfg); err != nil && ctx.Err() == nil {
+			v.logger.Warn("announcing VIP failed", "vip", v.addr, "link", v.link, "error", err)
+		}
+	}()
+	v.logger.Info("VIP acquired", "vip", v.addr, "link", v.link, "added", added)
+	return nil
+}
+
+// Release stops announcing and removes the VIP at once (idempotent).
+func (v *VIPHolder) Release() error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.stopLocked()
+	removed, err := v.links.RemoveVIP(v.link, v.addr)
+	if err != nil {
+		return err
+	}
+	if removed {
+		v.logger.Info("VIP released", "vip", v.addr, "link", v.link)
+	}
+	return nil
+}
+
+// Held reports whether the VIP is on the link.
+func (v *VIPHolder) Held() (bool, error) { return v.links.HasVIP(v.link, v.addr) }
+
+func (v *VIPHolder) stopLocked() {
+	if v.cancel != nil {
+		v.cancel()
+		<-v.done
+		v.cancel, v.done = nil, nil
+	}
 }

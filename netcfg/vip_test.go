@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -20,7 +21,7 @@ import (
 // vipLab: a switch namespace with bridge br0 (198.18.0.1/24) and two
 // hosts, A and C, plugged into it.
 type vipLab struct {
-	sw, a, c   netns.NsHandle
+	sw, a, c    netns.NsHandle
 	swl, al, cl *Links
 }
 
@@ -220,4 +221,52 @@ func TestVIPFailoverWithGratuitousARP(t *testing.T) {
 	if _, err := c.Read(b); err != nil || b[0] != 'C' {
 		t.Fatalf("VIP answered %q, %v", b, err)
 	}
+}
+
+func TestVIPHolder(t *testing.T) {
+	lab := newVIPLab(t)
+	vip := ip("198.18.0.100")
+	capture := captureGARP(t, lab.sw, vip)
+	if _, err := NewVIPHolder(lab.al, "eth0", ip("::1"), GARPConfig{}, nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("IPv6 VIP: %v", err)
+	}
+	a, err := NewVIPHolder(lab.al, "eth0", vip, GARPConfig{Interval: 10 * time.Millisecond, RepeatAfter: time.Hour}, nil)
+	must(t, err)
+	c, err := NewVIPHolder(lab.cl, "eth0", vip, GARPConfig{Interval: 10 * time.Millisecond, RepeatAfter: time.Hour}, nil)
+	must(t, err)
+	held := func(h *VIPHolder) bool {
+		ok, err := h.Held()
+		must(t, err)
+		return ok
+	}
+	must(t, a.Acquire())
+	must(t, a.Acquire()) // idempotent, restarts the announcement
+	if !held(a) || held(c) {
+		t.Fatal("after A.Acquire: want A holding, C not")
+	}
+	waitFor(t, 5*time.Second, "A's first burst", func() error {
+		if n := len(capture.snapshot()); n < 3 {
+			return fmt.Errorf("%d GARPs", n)
+		}
+		return nil
+	})
+	// Release returns promptly although the second burst is an hour away.
+	start := time.Now()
+	must(t, a.Release())
+	must(t, a.Release())
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Release took %s", d)
+	}
+	if held(a) {
+		t.Fatal("A still holds the VIP after Release")
+	}
+	must(t, c.Acquire())
+	defer c.Release()
+	macC := macOf(t, lab.cl, "eth0")
+	waitFor(t, 5*time.Second, "switch follows the VIP to C", func() error {
+		if m := lab.neighMAC(t, vip); m.String() != macC.String() {
+			return fmt.Errorf("neighbour %v", m)
+		}
+		return nil
+	})
 }

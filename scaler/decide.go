@@ -148,7 +148,7 @@ func Decide(in Input) Decision {
 	desired := o.current
 	switch {
 	case dynamic > 0:
-		var scratch [64]float64
+		var scratch [512]float64
 		best := -1
 		for i := range g.Policies {
 			p := &g.Policies[i]

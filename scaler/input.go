@@ -72,6 +72,9 @@ type Forecast struct {
 	Lower []float64     `json:"lower,omitempty"`
 	// Model that produced it, for the explanation.
 	Model string `json:"model,omitempty"`
+	// Errors are recent errors of the forecaster's horizon peak (actual −
+	// forecast), sorted ascending; Predictive.Quantile reads them.
+	Errors []float64 `json:"errors,omitempty"`
 }
 
 // CooldownState is when the group last scaled in each direction (zero =
@@ -222,10 +225,7 @@ func (o *observation) loadSeries(window time.Duration, buf []float64) []float64 
 		if d < 0 || math.IsNaN(s.Value) {
 			continue
 		}
-		b := 0
-		if d > 0 {
-			b = int((d - 1) / o.period)
-		}
+		b := int(d / o.period) // period b is (now−(b+1)P, now−bP]
 		if b >= k {
 			continue
 		}

@@ -318,6 +318,11 @@ func predictive(p *Policy, o *observation) Proposal {
 	if seen == 0 {
 		return abstain(p, o.current, "forecast does not cover the horizon")
 	}
+	if s.Quantile > 0 && len(f.Errors) >= minErrors {
+		e := quantileSorted(f.Errors, s.Quantile)
+		bound = fmt.Sprintf("peak+q%.2f error %+.2f", s.Quantile, e)
+		peak = meanPeak(f, o.now, end) + e
+	}
 	peak = math.Max(peak, 0)
 	d := ceil(peak / s.Target)
 	model := f.Model
@@ -326,4 +331,29 @@ func predictive(p *Policy, o *observation) Proposal {
 	}
 	return Proposal{Policy: p.Name, Kind: KindPredictive, Desired: d,
 		Formula: fmt.Sprintf("predictive(%s,%s): ceil(%.2f/%.2f)=%d over %s", model, bound, peak, s.Target, d, s.Horizon)}
+}
+
+// minErrors is how many scored forecasts a quantile bound needs.
+const minErrors = 20
+
+func quantileSorted(s []float64, q float64) float64 {
+	h := q * float64(len(s)-1)
+	lo := int(h)
+	if lo >= len(s)-1 {
+		return s[len(s)-1]
+	}
+	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
+}
+
+// meanPeak is the highest forecast mean in the horizon.
+func meanPeak(f *Forecast, now, end time.Time) float64 {
+	peak := math.Inf(-1)
+	for i, v := range f.Mean {
+		at := f.Start.Add(time.Duration(i) * f.Step)
+		if at.Before(now.Add(-f.Step)) || at.After(end) || math.IsNaN(v) {
+			continue
+		}
+		peak = math.Max(peak, v)
+	}
+	return peak
 }

@@ -297,6 +297,10 @@ type Predictive struct {
 	// Confidence z, used instead of Bound when > 0: size for mean + z×σ,
 	// σ read from the forecast's ~95% band as (upper − mean)/1.96.
 	Confidence float64 `json:"confidence,omitempty" yaml:"confidence,omitempty"`
+	// Quantile q in (0, 1), used first when > 0 and the forecast carries
+	// errors: size for the forecast peak plus the q-quantile of the
+	// forecaster's recent peak errors (an empirical, conformal bound).
+	Quantile float64 `json:"quantile,omitempty" yaml:"quantile,omitempty"`
 }
 
 // Normalize fills zero fields with their defaults, in place, and returns g.
@@ -569,6 +573,9 @@ func (p *Policy) validate(f string) error {
 		}
 		if s.Confidence < 0 {
 			return invalid(f+".predictive.confidence", "must be ≥ 0")
+		}
+		if s.Quantile < 0 || s.Quantile >= 1 {
+			return invalid(f+".predictive.quantile", "must be in [0, 1)")
 		}
 	}
 	return nil

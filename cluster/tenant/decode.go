@@ -69,7 +69,7 @@ func (lm *lineMap) at(path string) (int, string) {
 			return p.line, path
 		}
 	}
-	return 0, path
+	return lm.m[""].line, path // the document
 }
 
 func parentPath(p string) string {
@@ -189,6 +189,8 @@ func prescan(root *yaml.Node, el *errList) bool {
 	}
 	stack := []item{{root, 0}}
 	nodes := 0
+	// Report the earliest offending node, whatever the walk order.
+	firstLine, firstReason := 0, ""
 	for len(stack) > 0 {
 		it := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -202,23 +204,30 @@ func prescan(root *yaml.Node, el *errList) bool {
 			el.add(n.Line, "", "nested deeper than %d levels", MaxDepth)
 			return false
 		}
+		var reason string
 		switch {
 		case n.Kind == yaml.AliasNode:
-			el.add(n.Line, "", "YAML aliases (*%s) are not allowed in tenant files", n.Value)
-			return false
+			reason = fmt.Sprintf("YAML aliases (*%s) are not allowed in tenant files", clip(n.Value))
 		case n.Anchor != "":
-			el.add(n.Line, "", "YAML anchors (&%s) are not allowed in tenant files", n.Anchor)
-			return false
+			reason = fmt.Sprintf("YAML anchors (&%s) are not allowed in tenant files", clip(n.Anchor))
 		case n.Tag == "!!merge":
-			el.add(n.Line, "", "YAML merge keys (<<) are not allowed in tenant files")
-			return false
+			reason = "YAML merge keys (<<) are not allowed in tenant files"
 		case n.Tag != "" && !strings.HasPrefix(n.Tag, "!!"):
-			el.add(n.Line, "", "custom YAML tag %q is not allowed", n.Tag)
-			return false
+			reason = fmt.Sprintf("custom YAML tag %q is not allowed", clip(n.Tag))
+		}
+		if reason != "" && (firstLine == 0 || n.Line < firstLine) {
+			firstLine, firstReason = n.Line, reason
+		}
+		if n.Kind == yaml.AliasNode {
+			continue // never follow an alias
 		}
 		for _, c := range n.Content {
 			stack = append(stack, item{c, it.depth + 1})
 		}
+	}
+	if firstReason != "" {
+		el.add(firstLine, "", "%s", firstReason)
+		return false
 	}
 	return true
 }

@@ -166,12 +166,12 @@ func (c *checker) subnet(sp string, sn *Subnet) (netip.Prefix, netip.Addr, netip
 		c.errf(sp+".cidr", "%s has host bits set (want %s)", pfx, pfx.Masked())
 		return netip.Prefix{}, none, none, false
 	}
-	maxBits := 30
+	minBits, maxBits := 8, 30
 	if pfx.Addr().Is6() {
-		maxBits = 126
+		minBits, maxBits = 64, 126
 	}
-	if pfx.Bits() > maxBits || pfx.Bits() < pfx.Addr().BitLen()-24 {
-		c.errf(sp+".cidr", "a /%d is not usable: want /%d to /%d", pfx.Bits(), pfx.Addr().BitLen()-24, maxBits)
+	if pfx.Bits() > maxBits || pfx.Bits() < minBits {
+		c.errf(sp+".cidr", "a /%d is not usable: want /%d to /%d", pfx.Bits(), minBits, maxBits)
 		return netip.Prefix{}, none, none, false
 	}
 	if pfx.Addr().IsLoopback() || pfx.Addr().IsMulticast() || pfx.Addr().IsUnspecified() {
@@ -305,7 +305,7 @@ func (c *checker) template(p string, t *Template) {
 		}
 	case DriverProcess, DriverDocker, DriverLibvirt:
 		if !blocks[t.Driver] {
-			c.errf(p+"."+t.Driver, "driver %s needs a %s block", t.Driver, t.Driver)
+			c.errf(p+".driver", "driver %s needs a %s block", t.Driver, t.Driver)
 		}
 		for _, d := range []string{DriverProcess, DriverDocker, DriverLibvirt} {
 			if d != t.Driver && blocks[d] {
@@ -411,7 +411,9 @@ func (s *Spec) validateScaling(c *checker, p string, g *Group) {
 			c.errf(p+".preset", "unknown policy %q (known: %v)", clip(sc.Preset), scaler.NamedPolicies())
 			return
 		}
-		if len(sc.Policies) > 0 {
+		// Policies from the file conflict with the preset; policies already
+		// merged from it (re-validating a parsed spec) do not.
+		if s.lines.has(p+".policies") || (s.lines == nil && len(sc.Policies) > 0) {
 			c.errf(p+".policies", "a preset brings its own policies; set either preset or policies")
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 )
 
 // MAE is the mean absolute error of forecast against actual (equal lengths;
@@ -65,6 +66,17 @@ type Accuracy struct {
 	MAE   float64 `json:"mae"`
 	SMAPE float64 `json:"smape"`
 	MASE  float64 `json:"mase"`
+}
+
+// MarshalJSON writes a non-finite measure (no data, zero scale) as null.
+func (a Accuracy) MarshalJSON() ([]byte, error) {
+	f := func(v float64) string {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return "null"
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return []byte(`{"mae":` + f(a.MAE) + `,"smape":` + f(a.SMAPE) + `,"mase":` + f(a.MASE) + `}`), nil
 }
 
 // Scores is the result of a rolling-origin evaluation of one forecaster.

@@ -731,7 +731,6 @@ func (a *arimaModel) oneStep(y []float64, start int) []float64 {
 	return pred
 }
 
-
 var _ extender = (*arimaModel)(nil)
 
 func (a *arimaModel) extend(y []float64) Model {

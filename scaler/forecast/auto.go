@@ -22,7 +22,9 @@ type Auto struct {
 	// models first.
 	Candidates []Forecaster
 	// Holdout is the number of back-test origins (default: a fifth of the
-	// series, at least 12 and at most 336).
+	// series, at least 12, at most max(168, 4 seasons) — a week of hourly
+	// data: the choice should reflect the recent regime; DESIGN.md has the
+	// sensitivity figures).
 	Holdout int
 	// NoRefit keeps the winner's parameters from the back-test fit and only
 	// advances its state over the hold-out instead of refitting it.
@@ -117,7 +119,7 @@ func (au Auto) Fit(y []float64, season int) (Model, error) {
 	}
 	k := au.Holdout
 	if k <= 0 {
-		k = min(max(n/5, 12), 336)
+		k = min(max(n/5, 12), max(168, 4*m))
 	}
 	if n-k < 4 {
 		// Too short to back-test: the first candidate that fits wins.

@@ -215,12 +215,12 @@ func closeSlices(a, b []float64, tol float64) bool {
 
 func TestLSTMDeterministicAndLearns(t *testing.T) {
 	y := seasonalSeries(24*10, 24, 100, 0, 40, 2, 7)
-	a, err := LSTM{Seed: 42}.Fit(y, 24)
+	a, err := LSTM{Seed: 42, Epochs: 20}.Fit(y, 24)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := LSTM{Seed: 42}.Fit(y, 24)
-	c, _ := LSTM{Seed: 43}.Fit(y, 24)
+	b, _ := LSTM{Seed: 42, Epochs: 20}.Fit(y, 24)
+	c, _ := LSTM{Seed: 43, Epochs: 20}.Fit(y, 24)
 	fa, fb, fc := a.Forecast(12).Mean, b.Forecast(12).Mean, c.Forecast(12).Mean
 	if !slices.Equal(fa, fb) {
 		t.Fatalf("same seed, different forecasts: %v vs %v", fa, fb)
@@ -229,10 +229,15 @@ func TestLSTMDeterministicAndLearns(t *testing.T) {
 		t.Fatalf("different seeds, identical forecasts")
 	}
 	// On a clean sine the trained network beats the naive forecast.
-	sl := Evaluate(LSTM{Seed: 42}, y, 24, 1, 24)
-	sn := Evaluate(Naive{}, y, 24, 1, 24)
-	if sl.Err != "" || !(sl.OneStep.MASE < sn.OneStep.MASE) {
-		t.Fatalf("lstm MASE %v (%s), naive %v", sl.OneStep.MASE, sl.Err, sn.OneStep.MASE)
+	// (one fit, then its state advances over the 24 origins).
+	opts := EvalOptions{Season: 24, Horizon: 1, Origins: 24, RefitEvery: 24}
+	sl, err := EvaluateWith(LSTM{Seed: 42, Epochs: 20}, y, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, _ := EvaluateWith(Naive{}, y, opts)
+	if !(sl.OneStep.MASE < sn.OneStep.MASE) {
+		t.Fatalf("lstm MASE %v, naive %v", sl.OneStep.MASE, sn.OneStep.MASE)
 	}
 }
 

@@ -47,6 +47,24 @@ func TestExplore(t *testing.T) {
 			}
 			pols = append(pols, Policy{Name: n, Spec: g})
 		}
+		if os.Getenv("Q") != "" {
+			iv := time.Minute
+			g := scaler.GroupSpec{CooldownOut: -1, CooldownIn: -1, Target: 0.7, MetricPeriod: scaler.Duration(iv), LeadTime: scaler.Duration(3 * iv),
+				ScaleInStabilization: scaler.Duration(time.Duration(envf("STAB", 0)) * iv)}
+			g.Policies = append(g.Policies, scaler.Policy{Name: "lead", Proactive: &scaler.Proactive{Target: 0.7, Window: scaler.Duration(time.Duration(envf("W", 60)) * iv), Quantile: envf("Q", 0.8)}})
+			if tt := envf("TT", 0); tt > 0 {
+				tol := 0.0
+				g.Policies = append(g.Policies, scaler.Policy{Name: "track", Target: &scaler.TargetTracking{Target: 0.7 * tt, Tolerance: &tol, ScaleInTolerance: &tol}})
+			}
+			if tw := envf("TW", 0); tw > 0 {
+				g.Policies = append(g.Policies, scaler.Policy{Name: "trend", Proactive: &scaler.Proactive{Target: 0.7, Window: scaler.Duration(time.Duration(tw) * iv), Confidence: envf("TZ", 0)}})
+			}
+			if pz := envf("PZ", -1); pz >= 0 {
+				g.Policies = append(g.Policies, scaler.Policy{Name: "pred", Predictive: &scaler.Predictive{Target: 0.7, Model: os.Getenv("MODEL"), Confidence: pz, Bound: "mean"}})
+			}
+			g.Normalize()
+			pols = append(pols, Policy{Name: "variant", Spec: g})
+		}
 		start := time.Now()
 		res, err := RunAll(tr, pols, cfg)
 		if err != nil {

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -53,7 +52,7 @@ type Config struct {
 	Initial int
 	// Forecasting for predictive policies: refit every RefitEvery
 	// evaluations on the last FitWindow evaluations' total load (defaults
-	// 60 and 1440), with Season (0 = let the model detect it).
+	// 720 and 1440), with Season (0 = let the model detect it).
 	RefitEvery, FitWindow, Season int
 	// Timeline: keep one row per evaluation in the result.
 	Timeline bool
@@ -124,7 +123,7 @@ func (c *Config) normalize(tr *trace.Trace) error {
 		return fmt.Errorf("%w: min/max: need 0 ≤ min ≤ max", ErrConfig)
 	}
 	if c.RefitEvery <= 0 {
-		c.RefitEvery = 60
+		c.RefitEvery = 720
 	}
 	if c.FitWindow <= 0 {
 		c.FitWindow = 1440
@@ -237,34 +236,26 @@ func Run(tr *trace.Trace, pol Policy, cfg Config) (Result, error) {
 }
 
 type state struct {
-	tr              *trace.Trace
-	spec            *scaler.GroupSpec
-	cfg             Config
-	tick, start     int64
-	end             int64
-	interval        int64
-	boot            int64
-	insts           []instance
-	nextID          int
-	samples         []scaler.Sample // ring of recent samples, oldest first
-	keep            int
-	history         []scaler.Recommendation
-	cooldown        scaler.CooldownState
-	fired           []string
-	actions         int
-	demand, supply  []elasticity.Sample
-	paid, load      []elasticity.Sample
-	rows            []Row
-	totals          []float64 // total load (instance units) per evaluation
-	fc              forecast.Forecaster
-	pred            *scaler.Predictive
-	model           forecast.Model
-	fitAt           int // index in totals of the first forecast step
-	fcMean, fcUpper []float64
-	fcLower         []float64
-	instBuf         []scaler.Instance
-	pending         []pendingForecast
-	resid, qbuf     []float64
+	tr             *trace.Trace
+	spec           *scaler.GroupSpec
+	cfg            Config
+	tick, start    int64
+	end            int64
+	interval       int64
+	boot           int64
+	insts          []instance
+	nextID         int
+	samples        []scaler.Sample // ring of recent samples, oldest first
+	keep           int
+	history        []scaler.Recommendation
+	cooldown       scaler.CooldownState
+	fired          []string
+	actions        int
+	demand, supply []elasticity.Sample
+	paid, load     []elasticity.Sample
+	rows           []Row
+	pred           *scaler.Predictor
+	instBuf        []scaler.Instance
 }
 
 func newState(tr *trace.Trace, spec *scaler.GroupSpec, cfg Config) *state {
@@ -300,7 +291,8 @@ func (s *state) setupForecaster() error {
 			if err != nil {
 				return err
 			}
-			s.fc, s.pred = f, p
+			s.pred = scaler.NewPredictor(f, s.cfg.Interval, max(1, int(p.Horizon.D()/s.cfg.Interval)))
+			s.pred.RefitEvery, s.pred.FitWindow, s.pred.Season = s.cfg.RefitEvery, s.cfg.FitWindow, s.cfg.Season
 			return nil
 		}
 	}
@@ -395,101 +387,18 @@ func (s *state) observe(t int64, util, avgReady, total float64) {
 		util = total / float64(n)
 	}
 	s.samples = append(s.samples, scaler.Sample{At: s.now(t), Value: util, Instances: n})
-	if s.fc != nil {
-		s.totals = append(s.totals, total)
+	if s.pred != nil {
+		s.pred.Observe(total)
 	}
 }
 
-// forecastInput refits on schedule and returns the forecast of the total
-// load from the next evaluation on, re-anchored to the latest observation.
+// forecastInput returns the predictor's forecast from the next evaluation on.
 func (s *state) forecastInput(t int64) *scaler.Forecast {
-	if s.fc == nil {
+	if s.pred == nil {
 		return nil
 	}
-	n := len(s.totals)
-	h := max(1, int(s.pred.Horizon.D()/s.cfg.Interval))
-	if s.model == nil || n-s.fitAt >= s.cfg.RefitEvery {
-		from := max(0, n-s.cfg.FitWindow)
-		m, err := s.fc.Fit(s.totals[from:n], s.cfg.Season)
-		if err != nil {
-			s.model = nil
-			return nil
-		}
-		s.model, s.fitAt = m, n
-		f := m.Forecast(s.cfg.RefitEvery + h + 1)
-		s.fcMean, s.fcUpper, s.fcLower = f.Mean, f.Upper, f.Lower
-	}
-	// Index of the latest observation in the model's forecast: fitAt + j
-	// is forecast step j. Re-anchor by the latest one-step error.
-	k := n - s.fitAt // next step's index in the forecast
-	if k+h > len(s.fcMean) {
-		return nil
-	}
-	delta, nd := 0.0, 0
-	for i := 1; i <= anchor && k-i >= 0; i++ {
-		delta += s.totals[n-i] - s.fcMean[k-i]
-		nd++
-	}
-	if nd > 0 {
-		delta /= float64(nd)
-	}
-	// Score past forecasts: residual of the horizon's peak, actual minus
-	// forecast, once the actuals are in; the band is their empirical
-	// quantile (a conformal interval), not the model's own.
-	for len(s.pending) > 0 && s.pending[0].at+h <= n {
-		p := s.pending[0]
-		s.pending = s.pending[1:]
-		act := math.Inf(-1)
-		for j := p.at; j < p.at+h; j++ {
-			act = math.Max(act, s.totals[j])
-		}
-		if len(s.resid) >= residWindow {
-			copy(s.resid, s.resid[1:])
-			s.resid = s.resid[:len(s.resid)-1]
-		}
-		s.resid = append(s.resid, act-p.peak)
-	}
-	out := &scaler.Forecast{Start: s.now(t), Step: s.cfg.Interval, Model: s.fc.Name(),
-		Mean: make([]float64, h), Upper: make([]float64, h), Lower: make([]float64, h)}
-	pk := math.Inf(-1)
-	for j := 0; j < h; j++ {
-		out.Mean[j] = math.Max(0, s.fcMean[k+j]+delta)
-		pk = math.Max(pk, out.Mean[j])
-	}
-	s.pending = append(s.pending, pendingForecast{at: n, peak: pk})
-	hi, lo := 0.0, 0.0
-	if len(s.resid) >= 10 {
-		s.qbuf = append(s.qbuf[:0], s.resid...)
-		sort.Float64s(s.qbuf)
-		hi = quantileSorted(s.qbuf, 0.975)
-		lo = quantileSorted(s.qbuf, 0.025)
-	}
-	for j := 0; j < h; j++ {
-		out.Upper[j] = math.Max(0, out.Mean[j]+math.Max(hi, 0))
-		out.Lower[j] = math.Max(0, out.Mean[j]+math.Min(lo, 0))
-	}
-	return out
+	return s.pred.Forecast(s.now(t))
 }
-
-// residWindow is how many forecast residuals the conformal band is read from.
-const residWindow = 240
-
-type pendingForecast struct {
-	at   int // index in totals of the first forecast step
-	peak float64
-}
-
-func quantileSorted(s []float64, q float64) float64 {
-	h := q * float64(len(s)-1)
-	lo := int(h)
-	if lo >= len(s)-1 {
-		return s[len(s)-1]
-	}
-	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
-}
-
-// anchor is how many of the latest one-step errors re-anchor a forecast.
-const anchor = 3
 
 func (s *state) decide(t int64, load float64) {
 	now := s.now(t)

@@ -86,6 +86,16 @@ func Parse(r io.Reader, name string) (*Trace, error) {
 		if lineNo == 1 {
 			raw = bytes.TrimPrefix(raw, []byte("\xef\xbb\xbf")) // UTF-8 BOM
 		}
+		if sawHeader {
+			// Fast path for the common "123,456" line: no allocation.
+			if t, load, ok := fastSample(raw); ok {
+				if n := len(tr.Points); n > 0 && t <= tr.Points[n-1].T {
+					return nil, synErr(lineNo, "t", "%d is not after the previous sample's %d (t must be strictly increasing)", t, tr.Points[n-1].T)
+				}
+				tr.Points = append(tr.Points, Point{T: t, Load: load})
+				continue
+			}
+		}
 		line := strings.TrimSpace(string(raw))
 		if line == "" {
 			continue
@@ -146,6 +156,29 @@ func Parse(r io.Reader, name string) (*Trace, error) {
 	}
 	tr.Step = modalStep(tr.Points)
 	return tr, nil
+}
+
+// fastSample parses a line of two plain decimal integers "t,load" (at most
+// 15 digits each, so both are exact); anything else is left to the general
+// path, which also produces the errors.
+func fastSample(b []byte) (int64, float64, bool) {
+	i := bytes.IndexByte(b, ',')
+	if i < 1 || i > 15 || len(b)-i-1 < 1 || len(b)-i-1 > 15 {
+		return 0, 0, false
+	}
+	digits := func(d []byte) (int64, bool) {
+		var v int64
+		for _, c := range d {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int64(c-'0')
+		}
+		return v, true
+	}
+	t, ok1 := digits(b[:i])
+	l, ok2 := digits(b[i+1:])
+	return t, float64(l), ok1 && ok2
 }
 
 // clip shortens s for an error message.

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,12 +20,9 @@ func BenchmarkCreateToHealthy(b *testing.B) {
 	for range b.N {
 		d := newDriver(b)
 		dir := b.TempDir()
-		bin := filepath.Join(dir, "ctl")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/ctl")
-		build.Dir = repoRoot(b)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			b.Fatalf("%v\n%s", err, out)
+		bin, err := buildStaticCtl("go", repoRoot(b), dir)
+		if err != nil {
+			b.Fatal(err)
 		}
 		base := conformance.BareProcessToHealthy(b, n, func(int) string {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,7 +163,7 @@ func TestConformanceNetNS(t *testing.T) {
 	t.Cleanup(func() {
 		links, _ := h.LinkList()
 		for _, l := range links {
-			if l.Type() == "veth" {
+			if l.Type() == "veth" && strings.HasPrefix(l.Attrs().Name, "aasv") {
 				t.Errorf("veth %s left behind", l.Attrs().Name)
 			}
 		}

@@ -50,7 +50,7 @@ func Template(cpuPerRequest time.Duration) *driver.ProcessTemplate {
 		Command: exe,
 		Args:    []string{"-test.run=^$"},
 		Env: map[string]string{
-			envRun:                   "1",
+			envRun:                    "1",
 			"AAS_TESTWORKLOAD_CPU_MS": strconv.FormatFloat(float64(cpuPerRequest)/float64(time.Millisecond), 'f', -1, 64),
 		},
 	}
