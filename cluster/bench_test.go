@@ -37,7 +37,7 @@ func BenchmarkApplyThroughRaft(b *testing.B) {
 			} else {
 				servers = startClusterWith(b, tc.nodes, benchConfig)
 			}
-			leader := waitAgreedLeader(b, servers, 20*time.Second)
+			leader := waitAgreedLeader(b, servers, 30*time.Second)
 			target := leader
 			if tc.viaFollower {
 				target = followers(servers, leader)[0]

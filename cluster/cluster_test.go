@@ -119,10 +119,10 @@ func TestSingleNodeDevBecomesReady(t *testing.T) {
 	if err != nil || len(hvs) != 1 || hvs[0].ID != "hv1" || hvs[0].Liveness != "alive" {
 		t.Fatalf("hypervisors = %+v, %v", hvs, err)
 	}
-	h, err := c.Health(context.Background())
-	if err != nil || !h.Ready || h.State != "Leader" || h.Hypervisors != 1 || h.Peers != 1 {
-		t.Fatalf("health = %+v, %v", h, err)
-	}
+	waitFor(t, 5*time.Second, "health", func() (bool, string) {
+		h, err := c.Health(context.Background())
+		return err == nil && h.Ready && h.State == "Leader" && h.Hypervisors == 1 && h.Peers == 1 && h.Applied >= h.LastIndex-1, fmt.Sprintf("%+v %v", h, err)
+	})
 }
 
 func TestNotReadyWithoutCluster(t *testing.T) {
@@ -147,7 +147,7 @@ func TestApplyErrors(t *testing.T) {
 	cfg := testConfig(t, "dev")
 	cfg.Bootstrap = true
 	s := startServer(t, cfg)
-	waitAgreedLeader(t, []*Server{s}, 10*time.Second)
+	waitAgreedLeader(t, []*Server{s}, 30*time.Second)
 	ctx := context.Background()
 	tests := []struct {
 		name string
@@ -178,7 +178,7 @@ func TestApplyErrors(t *testing.T) {
 
 func TestBootstrapExpectThreeNodesAgree(t *testing.T) {
 	servers := startCluster(t, 3)
-	leader := waitAgreedLeader(t, servers, 10*time.Second)
+	leader := waitAgreedLeader(t, servers, 30*time.Second)
 	for _, s := range servers {
 		if got := peerIDs(t, s); len(got) != 3 {
 			t.Errorf("%s sees configuration %v, want 3 servers", s.ID(), got)
@@ -207,7 +207,7 @@ func TestBootstrapExpectThreeNodesAgree(t *testing.T) {
 
 func TestWriteOnFollowerIsForwarded(t *testing.T) {
 	servers := startCluster(t, 3)
-	leader := waitAgreedLeader(t, servers, 10*time.Second)
+	leader := waitAgreedLeader(t, servers, 30*time.Second)
 	f := followers(servers, leader)
 	idx := writeHypervisor(t, f[0], "via-follower")
 	if idx == 0 {
@@ -227,13 +227,13 @@ func TestWriteOnFollowerIsForwarded(t *testing.T) {
 
 func TestLeaderShutdownElectsNewLeader(t *testing.T) {
 	servers := startCluster(t, 3)
-	old := waitAgreedLeader(t, servers, 10*time.Second)
+	old := waitAgreedLeader(t, servers, 30*time.Second)
 	writeHypervisor(t, old, "before")
 	if err := old.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	rest := followers(servers, old)
-	nl := waitAgreedLeader(t, rest, 15*time.Second)
+	nl := waitAgreedLeader(t, rest, 30*time.Second)
 	if nl == old {
 		t.Fatal("old leader still leader")
 	}
@@ -243,7 +243,7 @@ func TestLeaderShutdownElectsNewLeader(t *testing.T) {
 
 func TestNodeRestartKeepsState(t *testing.T) {
 	servers := startCluster(t, 3)
-	leader := waitAgreedLeader(t, servers, 10*time.Second)
+	leader := waitAgreedLeader(t, servers, 30*time.Second)
 	writeHypervisor(t, leader, "h1")
 	waitHypervisors(t, servers, []string{"h1"})
 	victim := followers(servers, leader)[0]
@@ -254,13 +254,13 @@ func TestNodeRestartKeepsState(t *testing.T) {
 	writeHypervisor(t, leader, "h2") // committed while the victim is down
 	back := startServer(t, cfg)
 	servers = append(followers(servers, victim), back)
-	waitAgreedLeader(t, servers, 15*time.Second)
+	waitAgreedLeader(t, servers, 30*time.Second)
 	waitHypervisors(t, servers, []string{"h1", "h2"})
 }
 
 func TestAllNodesRestartedLoseNoCommittedWrite(t *testing.T) {
 	servers := startCluster(t, 3)
-	leader := waitAgreedLeader(t, servers, 10*time.Second)
+	leader := waitAgreedLeader(t, servers, 30*time.Second)
 	var want []string
 	for i := range 20 {
 		id := fmt.Sprintf("w%02d", i)
@@ -281,7 +281,7 @@ func TestAllNodesRestartedLoseNoCommittedWrite(t *testing.T) {
 	for _, c := range cfgs {
 		back = append(back, startServer(t, c))
 	}
-	waitAgreedLeader(t, back, 20*time.Second)
+	waitAgreedLeader(t, back, 30*time.Second)
 	waitHypervisors(t, back, want)
 	for _, s := range back {
 		if got := len(hypervisorState(s)); got != len(want) {
@@ -292,7 +292,7 @@ func TestAllNodesRestartedLoseNoCommittedWrite(t *testing.T) {
 
 func TestFourthNodeJoinsThroughFollower(t *testing.T) {
 	servers := startCluster(t, 3)
-	leader := waitAgreedLeader(t, servers, 10*time.Second)
+	leader := waitAgreedLeader(t, servers, 30*time.Second)
 	writeHypervisor(t, leader, "pre")
 	fourth := startServer(t, testConfig(t, "s4"))
 	f := followers(servers, leader)[0]
@@ -305,7 +305,7 @@ func TestFourthNodeJoinsThroughFollower(t *testing.T) {
 		t.Errorf("join reports leader %q, want %q", resp.Leader, leader.ID())
 	}
 	all := append(servers, fourth)
-	waitAgreedLeader(t, all, 15*time.Second)
+	waitAgreedLeader(t, all, 30*time.Second)
 	waitFor(t, 10*time.Second, "4 voters everywhere", func() (bool, string) {
 		for _, s := range all {
 			if p := peerIDs(t, s); len(p) != 4 {
@@ -321,7 +321,7 @@ func TestFourthNodeJoinsThroughFollower(t *testing.T) {
 
 func TestStalePeerReplaced(t *testing.T) {
 	servers := startCluster(t, 3)
-	leader := waitAgreedLeader(t, servers, 10*time.Second)
+	leader := waitAgreedLeader(t, servers, 30*time.Second)
 	victim := followers(servers, leader)[0]
 	oldAddr := victim.RaftAddr()
 	if err := victim.Shutdown(); err != nil {
@@ -360,7 +360,7 @@ func TestStalePeerReplaced(t *testing.T) {
 
 func TestLeaveAndRemovePeer(t *testing.T) {
 	servers := startCluster(t, 3)
-	leader := waitAgreedLeader(t, servers, 10*time.Second)
+	leader := waitAgreedLeader(t, servers, 30*time.Second)
 	f := followers(servers, leader)
 	// A follower leaves gracefully.
 	if err := client.New(f[0].HTTPAddr()).Leave(context.Background()); err != nil {
@@ -395,14 +395,14 @@ func TestLeaveAndRemovePeer(t *testing.T) {
 
 func TestLeaderLeaves(t *testing.T) {
 	servers := startCluster(t, 3)
-	leader := waitAgreedLeader(t, servers, 10*time.Second)
+	leader := waitAgreedLeader(t, servers, 30*time.Second)
 	writeHypervisor(t, leader, "kept")
 	if err := leader.Leave(context.Background()); err != nil {
 		t.Fatalf("leader leave: %v", err)
 	}
 	_ = leader.Shutdown()
 	rest := followers(servers, leader)
-	nl := waitAgreedLeader(t, rest, 15*time.Second)
+	nl := waitAgreedLeader(t, rest, 30*time.Second)
 	waitFor(t, 10*time.Second, "2 voters without the old leader", func() (bool, string) {
 		p := peerIDs(t, nl)
 		return len(p) == 2 && !slices.Contains(p, leader.ID()+"@"+leader.RaftAddr()), fmt.Sprint(p)
@@ -421,7 +421,7 @@ func TestRestartedNodeWithoutJoinRejoinsGossip(t *testing.T) {
 		}
 		servers = append(servers, startServer(t, cfg))
 	}
-	waitAgreedLeader(t, servers, 20*time.Second)
+	waitAgreedLeader(t, servers, 30*time.Second)
 	// s1 has no -join: after a restart it finds the others from peers.json.
 	cfg := restartConfig(t, servers[0])
 	if err := servers[0].Shutdown(); err != nil {
@@ -430,7 +430,7 @@ func TestRestartedNodeWithoutJoinRejoinsGossip(t *testing.T) {
 	t0 := time.Now()
 	back := startServer(t, cfg)
 	all := []*Server{back, servers[1], servers[2]}
-	waitAgreedLeader(t, all, 20*time.Second)
+	waitAgreedLeader(t, all, 30*time.Second)
 	t.Logf("leader agreed %v after restart", time.Since(t0))
 	defer func() { t.Logf("gossip converged %v after restart", time.Since(t0)) }()
 	waitFor(t, 20*time.Second, "restarted s1 alive in everyone's gossip", func() (bool, string) {

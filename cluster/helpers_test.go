@@ -33,7 +33,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // testConfig is a node on 127.0.0.1 with free ports and fast timings.
 func testConfig(t testing.TB, id string) Config {
-	timing, _ := RaftProfile(ProfileFast)
+	// Slower than the fast profile: tests run under -race on few, shared,
+	// heavily loaded cores, where 100ms timeouts cause election storms.
+	timing := RaftTiming{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 20 * time.Millisecond}
 	return Config{
 		NodeID:            id,
 		Cloud:             "c-" + id,
@@ -103,7 +106,7 @@ func startCluster(t testing.TB, n int) []*Server {
 		cfg.Join = []string{servers[0].HTTPAddr()}
 		servers = append(servers, startServer(t, cfg))
 	}
-	waitAgreedLeader(t, servers, 20*time.Second)
+	waitAgreedLeader(t, servers, 30*time.Second)
 	return servers
 }
 
@@ -181,7 +184,7 @@ func hypervisorState(s *Server) map[string]fsm.Liveness {
 // writeHypervisor commits a hypervisor registration through s.
 func writeHypervisor(t testing.TB, s *Server, id string) uint64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, err := s.Apply(ctx, fsm.UpsertHypervisorType, fsm.UpsertHypervisor{Hypervisor: fsm.Hypervisor{ID: id, Cloud: "c1", Driver: "process", Capacity: 4}})
 	if err != nil {
@@ -193,7 +196,7 @@ func writeHypervisor(t testing.TB, s *Server, id string) uint64 {
 // waitHypervisors waits until every server's FSM holds the ids.
 func waitHypervisors(t testing.TB, servers []*Server, ids []string) {
 	t.Helper()
-	waitFor(t, 15*time.Second, fmt.Sprintf("%d hypervisors on every node", len(ids)), func() (bool, string) {
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d hypervisors on every node", len(ids)), func() (bool, string) {
 		for _, s := range servers {
 			got := hypervisorState(s)
 			for _, id := range ids {

@@ -135,7 +135,7 @@ func (s *Server) exchangeIdentities(ctx context.Context, seeds []string) []api.I
 		}
 		asked[key(addr)] = true
 		cctx, cancel := context.WithTimeout(ctx, identityTimeout)
-		resp, err := client.New(addr).ExchangeIdentity(cctx, s.identity())
+		resp, err := s.peer(addr).ExchangeIdentity(cctx, s.identity())
 		cancel()
 		if err != nil {
 			continue
@@ -228,7 +228,7 @@ func (s *Server) addSelfVia(ctx context.Context, addr string) (api.AddVoterRespo
 	me := s.identity()
 	for hop := 0; ; hop++ {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		resp, err := client.New(addr).AddVoter(cctx, me)
+		resp, err := s.peer(addr).AddVoter(cctx, me)
 		cancel()
 		var ce *client.Error
 		if errors.As(err, &ce) && errors.Is(err, api.ErrNotLeader) && ce.Leader != "" && hop < maxRedirects {
@@ -399,7 +399,7 @@ func (s *Server) leaveRaft(ctx context.Context) error {
 			err = s.removePeer(s.self.ID)
 		} else if li, ok := s.Leader(); ok && li.HTTPAddr != "" {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err = client.New(li.HTTPAddr).RemovePeer(cctx, s.self.ID)
+			err = s.peer(li.HTTPAddr).RemovePeer(cctx, s.self.ID)
 			cancel()
 			if errors.Is(err, api.ErrNotFound) {
 				err = nil
@@ -430,7 +430,7 @@ func (s *Server) leaderClient() (*client.Client, error) {
 			return nil, fmt.Errorf("%w: leader %s has no known HTTP address", api.ErrNoLeader, li.ID)
 		}
 	}
-	return client.New(li.HTTPAddr), nil
+	return s.peer(li.HTTPAddr), nil
 }
 
 // refreshDirectory re-exchanges identities with every known controller.

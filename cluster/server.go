@@ -18,6 +18,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
 	"aas/cluster/api"
+	"aas/cluster/client"
 	"aas/fsm"
 )
 
@@ -59,6 +60,9 @@ type Server struct {
 	router  *api.Router
 	httpLn  net.Listener
 	httpSrv *http.Server
+	// peerHTTP is the pooled client for controller-to-controller calls
+	// (forwarding, join); it keeps enough idle connections for batching.
+	peerHTTP *http.Client
 
 	leaderNotify chan bool
 	leader       leaderState
@@ -93,6 +97,9 @@ func New(cfg Config) (*Server, error) {
 		shutdownCh:   make(chan struct{}),
 		doneCh:       make(chan struct{}),
 		httpStopped:  make(chan struct{}),
+		peerHTTP: &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+			MaxIdleConnsPerHost: 128, IdleConnTimeout: time.Minute, ForceAttemptHTTP2: false,
+		}},
 	}
 	s.leader.services = map[string]LeaderServiceFunc{}
 	ok := false
@@ -236,6 +243,11 @@ func (s *Server) startRaft() error {
 	return nil
 }
 
+// peer returns a client for another controller's HTTP API.
+func (s *Server) peer(addr string) *client.Client {
+	return client.New(addr).WithHTTPClient(s.peerHTTP)
+}
+
 func (s *Server) raftServer() raft.Server {
 	return raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(s.self.ID), Address: raft.ServerAddress(s.self.RaftAddr)}
 }
@@ -327,6 +339,7 @@ func (s *Server) Shutdown() error {
 		}
 	}
 	s.closeResources()
+	s.peerHTTP.CloseIdleConnections()
 	s.doneOnce.Do(func() { close(s.doneCh) })
 	return errors.Join(errs...)
 }

@@ -217,10 +217,25 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-// WriteSnapshot encodes s in the snapshot format (JSON).
+// SnapshotFormat is the version of the snapshot encoding WriteSnapshot
+// produces. ReadSnapshot refuses a newer one (a snapshot written by a newer
+// build) instead of misreading it.
+const SnapshotFormat = 1
+
+// snapshotHeader is the first JSON value of a snapshot.
+type snapshotHeader struct {
+	Format int `json:"format"`
+}
+
+// WriteSnapshot encodes s in the snapshot format: a header line
+// {"format":N} followed by the state as one JSON document.
 func WriteSnapshot(w io.Writer, s *State) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	if err := json.NewEncoder(bw).Encode(s); err != nil {
+	enc := json.NewEncoder(bw)
+	if err := enc.Encode(snapshotHeader{Format: SnapshotFormat}); err != nil {
+		return fmt.Errorf("fsm snapshot: %w", err)
+	}
+	if err := enc.Encode(s); err != nil {
 		return fmt.Errorf("fsm snapshot: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
@@ -229,11 +244,23 @@ func WriteSnapshot(w io.Writer, s *State) error {
 	return nil
 }
 
+// ErrSnapshotFormat is returned by ReadSnapshot for a snapshot it cannot
+// read (missing header or a newer format).
+var ErrSnapshotFormat = errors.New("fsm: unsupported snapshot format")
+
 // ReadSnapshot decodes a snapshot written by WriteSnapshot into fresh state
 // with its derived index rebuilt.
 func ReadSnapshot(r io.Reader) (*State, error) {
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	var h snapshotHeader
+	if err := dec.Decode(&h); err != nil {
+		return nil, fmt.Errorf("fsm restore: header: %w", err)
+	}
+	if h.Format < 1 || h.Format > SnapshotFormat {
+		return nil, fmt.Errorf("%w: format %d (this build reads 1-%d)", ErrSnapshotFormat, h.Format, SnapshotFormat)
+	}
 	fresh := &State{}
-	if err := json.NewDecoder(bufio.NewReaderSize(r, 64<<10)).Decode(fresh); err != nil {
+	if err := dec.Decode(fresh); err != nil {
 		return nil, fmt.Errorf("fsm restore: %w", err)
 	}
 	fresh.normalize()

@@ -246,3 +246,24 @@ func TestPersistWhileApplying(t *testing.T) {
 		t.Fatalf("snapshot changed by later applies:\n got %s\nwant %s", got, want)
 	}
 }
+
+func TestReadSnapshotRejectsUnknownFormat(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+	}{
+		{"no header", `{"index":3}`},
+		{"newer format", `{"format":99}` + "\n" + `{"index":3}`},
+		{"zero format", `{"format":0}` + "\n" + `{}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ReadSnapshot(bytes.NewReader([]byte(tc.data)))
+			if !errors.Is(err, ErrSnapshotFormat) {
+				t.Fatalf("err = %v, want ErrSnapshotFormat", err)
+			}
+		})
+	}
+	s, err := ReadSnapshot(bytes.NewReader([]byte(`{"format":1}` + "\n" + `{"index":3}`)))
+	if err != nil || s.Index != 3 || s.Tenants == nil || s.Settings.ActivityCap != DefaultActivityCap {
+		t.Fatalf("minimal snapshot: %v %+v", err, s)
+	}
+}

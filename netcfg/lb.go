@@ -374,6 +374,15 @@ func (lb *LB) Apply(s Service) error {
 func (lb *LB) apply(s Service, jumps map[string][]jump) error {
 	base := ServiceChainBase(s.Tenant, s.Group)
 	cur := jumps[base]
+	if len(cur) > 1 {
+		// A crash between "insert new rule" and "delete old rule" left two
+		// dispatch rules. Only the first one sees traffic: keep it, drop
+		// the others (their rules first, then chains it does not use).
+		if err := lb.repair(cur); err != nil {
+			return err
+		}
+		cur = cur[:1]
+	}
 	if len(s.active()) == 0 {
 		return lb.remove(base, cur)
 	}
@@ -409,6 +418,23 @@ func (lb *LB) apply(s Service, jumps map[string][]jump) error {
 	lb.logger.Info("service programmed", "service", s.Key(), "vip", s.VIP, "port", s.Port,
 		"backends", len(s.active()), "draining", len(s.Backends)-len(s.active()), "chain", next)
 	return nil
+}
+
+// repair keeps cur[0] and removes the other dispatch rules of the same
+// service, and their chains unless cur[0] uses them.
+func (lb *LB) repair(cur []jump) error {
+	var errs []error
+	for _, j := range cur[1:] {
+		if err := lb.ipt.Delete(natTable, DispatchChain, j.spec...); err != nil {
+			errs = append(errs, fmt.Errorf("netcfg: lb: delete stale dispatch rule for %s: %w", j.chain, err))
+		}
+	}
+	for _, j := range cur[1:] {
+		if j.chain != cur[0].chain {
+			errs = append(errs, lb.deleteChain(j.chain))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // remove deletes the given dispatch rules, then their chains.

@@ -341,6 +341,9 @@ func roundTrip(t *testing.T, c io.Writer, r *bufio.Reader) string {
 // Replacing the backend set while requests flow fails no request: there is
 // no moment with a half-written chain.
 func TestLBSwapUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: continuous load during swaps")
+	}
 	lab := newLBLab(t)
 	lb := NewLB(lab.ipt, nil)
 	t.Cleanup(func() { lb.Teardown() })
@@ -436,4 +439,43 @@ func FuzzSplitRule(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A crash between "insert the new dispatch rule" and "delete the old one"
+// leaves two rules for one service; the next Apply repairs it.
+func TestLBRepairsInterruptedSwap(t *testing.T) {
+	lab := newLBLab(t)
+	lb := NewLB(lab.ipt, nil)
+	t.Cleanup(func() { lb.Teardown() })
+	svc := lab.service(nil)
+	must(t, lb.Apply(svc))
+	base := ServiceChainBase(svc.Tenant, svc.Group)
+	// Recreate the interrupted state by hand: a complete "-1" generation
+	// and its dispatch rule above the "-0" one.
+	must(t, lab.ipt.NewChain(natTable, base+"-1"))
+	for _, r := range svc.rules(DefaultMasqBit) {
+		must(t, lab.ipt.Append(natTable, base+"-1", r...))
+	}
+	must(t, lab.ipt.Insert(natTable, DispatchChain, 1, svc.jumpSpec(base+"-1", "0123456789ab")...))
+	jumps, err := lb.scan()
+	must(t, err)
+	if len(jumps[base]) != 2 {
+		t.Fatalf("setup: %d dispatch rules", len(jumps[base]))
+	}
+
+	drained := lab.service(func(i int, b *Backend) { b.Draining = i == 1 })
+	must(t, lb.Apply(drained))
+	jumps, err = lb.scan()
+	must(t, err)
+	if len(jumps[base]) != 1 {
+		t.Fatalf("after repair: %d dispatch rules: %+v", len(jumps[base]), jumps[base])
+	}
+	owned, err := lb.OwnedChains()
+	must(t, err)
+	if len(owned) != 3 {
+		t.Fatalf("after repair owned chains = %v", owned)
+	}
+	if got := lab.count(t, 60); got["be1"] != 0 || got["be0"]+got["be2"] != 60 {
+		t.Fatalf("after repair: %v", got)
+	}
 }

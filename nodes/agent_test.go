@@ -20,6 +20,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testworkload.MaybeRun()
+	runChildAgent()
 	os.Exit(m.Run())
 }
 

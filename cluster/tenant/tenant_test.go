@@ -352,3 +352,27 @@ func FuzzParse(f *testing.F) {
 		_ = Redact(s)
 	})
 }
+
+func TestSeedVariants(t *testing.T) {
+	seed, err := os.ReadFile("testdata/seed-tenant.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string][]byte{
+		"crlf":          bytes.ReplaceAll(seed, []byte("\n"), []byte("\r\n")),
+		"bom":           append([]byte("\ufeff"), seed...),
+		"document mark": append([]byte("---\n# a comment\n"), seed...),
+		"booleans":      bytes.Replace(bytes.Replace(seed, []byte("should_log: 1"), []byte("should_log: true"), 1), []byte("should_encrypt_pwd: 1"), []byte("should_encrypt_pwd: true"), 1),
+	}
+	for name, src := range tests {
+		t.Run(name, func(t *testing.T) {
+			s, err := Parse(src, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Name != "demo" || s.Groups[0].Scaling.Max != 5 || !s.Settings.EncryptPasswords {
+				t.Errorf("%+v", s)
+			}
+		})
+	}
+}

@@ -435,8 +435,12 @@ func (s *Spec) validateScaling(c *checker, p string, g *Group) {
 			}
 		}
 	}
-	if sc.Min > MaxInstances || sc.Max > MaxInstances {
+	if sc.Max > MaxInstances {
 		c.errf(p+".max", "at most %d instances per group", MaxInstances)
+		return
+	}
+	if sc.Min > MaxInstances {
+		c.errf(p+".min", "at most %d instances per group", MaxInstances)
 		return
 	}
 	if !s.lines.has(p+".max") && sc.Max == 0 && s.Format == FormatRich {

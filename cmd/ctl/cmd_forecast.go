@@ -112,6 +112,9 @@ func runForecastEval(args []string, stdout, stderr io.Writer) error {
 		tr = tr.Window(tr.Start(), tr.Start()+int64(*span/time.Second))
 	}
 	if step := int64(*aggregate / time.Second); step > 0 && step != tr.Step {
+		if step < tr.Step || step%tr.Step != 0 {
+			return bad("-aggregate %v must be a multiple of the trace's step (%ds)", *aggregate, tr.Step)
+		}
 		tr = tr.Resample(step)
 	}
 	y := tr.Loads()

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -36,6 +37,14 @@ func load(b *testing.B, c *http.Client, addr string, n, workers int) (float64, [
 	}
 	wg.Wait()
 	return float64(n) / time.Since(start).Seconds(), lat
+}
+
+// cpuTime is this process's user+system CPU time: unlike wall-clock rates
+// it barely moves when neighbours compete for the cores.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median[T float64 | time.Duration](v []T) T {
@@ -77,9 +86,13 @@ func BenchmarkProxyVsDirect(b *testing.B) {
 			const rounds = 5
 			var dRates, pRates, ratios []float64
 			var dP99s, added []time.Duration
+			var cpuRatios []float64
 			for range rounds {
+				c0 := cpuTime()
 				dr, dl := load(b, client(), bes[0].addr, n, workers)
+				c1 := cpuTime()
 				pr, pl := load(b, client(), p.Addr().String(), n, workers)
+				cpuRatios = append(cpuRatios, float64(cpuTime()-c1)/float64(c1-c0))
 				dRates, pRates, ratios = append(dRates, dr), append(pRates, pr), append(ratios, pr/dr)
 				dP99s, added = append(dP99s, p99(dl)), append(added, p99(pl)-p99(dl))
 			}
@@ -89,6 +102,7 @@ func BenchmarkProxyVsDirect(b *testing.B) {
 			b.ReportMetric(dRate, "direct_req/s")
 			b.ReportMetric(pRate, "proxy_req/s")
 			b.ReportMetric(ratio, "ratio")
+			b.ReportMetric(median(cpuRatios), "cpu_ratio")
 			b.ReportMetric(float64(dP99.Microseconds()), "direct_p99_us")
 			b.ReportMetric(float64(addedP99.Microseconds()), "added_p99_us")
 		})

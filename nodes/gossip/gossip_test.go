@@ -372,3 +372,72 @@ func TestAdvertiseAddr(t *testing.T) {
 		t.Fatalf("self member addr %s != Addr() %s", self.Addr, n.Addr())
 	}
 }
+
+// A failed node restarted under the same NodeID on a new port rejoins and
+// is alive again at its new address (DeadNodeReclaimTime in FastTiming).
+func TestRestartedNodeRejoins(t *testing.T) {
+	nodes := cluster(t, "n1", "n2", "n3")
+	old := nodes[2].Addr()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(nodes[2].Shutdown())
+	observe(t, nodes[:2], "n3", StateDead, 15*time.Second)
+	n3 := startNode(t, "n3", nil)
+	if n3.Addr() == old {
+		t.Skip("the OS handed out the same port again")
+	}
+	waitFor(t, 15*time.Second, "n3 rejoined at its new address", func() (bool, string) {
+		if _, err := n3.Join([]string{nodes[0].Addr()}); err != nil {
+			return false, err.Error()
+		}
+		for _, n := range nodes[:2] {
+			m, _ := stateOf(n, "n3")
+			if m.State != StateAlive || m.Addr != n3.Addr() {
+				return false, fmt.Sprint(n.NodeID(), " sees ", m)
+			}
+		}
+		return true, ""
+	})
+}
+
+// Dead members are listed until GossipToTheDeadTime, then forgotten, with a
+// Changes signal.
+func TestDeadMemberIsForgotten(t *testing.T) {
+	timing := FastTiming()
+	timing.GossipToTheDeadTime = 1500 * time.Millisecond
+	var nodes []*Node
+	for _, id := range []string{"n1", "n2"} {
+		n, err := Start(Config{NodeID: id, BindAddr: "127.0.0.1:0", Meta: metaFor(id), Logger: testLogger(t), Timing: timing})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Shutdown() })
+		nodes = append(nodes, n)
+	}
+	if _, err := nodes[1].Join([]string{nodes[0].Addr()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "n1 sees n2", func() (bool, string) {
+		m, ok := stateOf(nodes[0], "n2")
+		return ok && m.State == StateAlive, fmt.Sprint(m)
+	})
+	nodes[1].Shutdown()
+	observe(t, nodes[:1], "n2", StateDead, 15*time.Second)
+	select { // drop the signal of the death itself
+	case <-nodes[0].Changes():
+	default:
+	}
+	select {
+	case <-nodes[0].Changes():
+	case <-time.After(15 * time.Second):
+		t.Fatal("no Changes signal when the dead member was forgotten")
+	}
+	waitFor(t, 15*time.Second, "n2 forgotten", func() (bool, string) {
+		_, ok := stateOf(nodes[0], "n2")
+		return !ok, fmt.Sprint(nodes[0].Members())
+	})
+}

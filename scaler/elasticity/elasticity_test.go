@@ -224,3 +224,21 @@ func BenchmarkCompute(b *testing.B) {
 		Compute(d, s, end)
 	}
 }
+
+// BenchmarkBaselineScan is the baseline for BenchmarkCompute: one pass over
+// both series doing nothing but summing values.
+func BenchmarkBaselineScan(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	d, s := randomStep(r, 84000), randomStep(r, 84000)
+	b.ReportAllocs()
+	var sink float64
+	for b.Loop() {
+		for i := range d {
+			sink += d[i].V * d[i].T
+		}
+		for i := range s {
+			sink += s[i].V * s[i].T
+		}
+	}
+	_ = sink
+}

@@ -268,7 +268,6 @@ func (l LSTM) Fit(y []float64, season int) (Model, error) {
 		}
 	}
 	md.net = net
-	md.tape = nil
 	md.last = append([]float64(nil), x[len(x)-W:]...)
 	// Empirical residual quantiles on the original scale.
 	pred := md.oneStep(y, first)
@@ -284,7 +283,6 @@ func (l LSTM) Fit(y []float64, season int) (Model, error) {
 
 type lstmModel struct {
 	net      *lstmNet
-	tape     *lstmTape
 	w        int
 	mu, sd   float64
 	logT     bool

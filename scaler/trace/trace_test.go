@@ -139,6 +139,9 @@ func TestParseGood(t *testing.T) {
 		{"tie picks smaller step", "t,load\n0,1\n10,1\n30,1\n", []Point{{0, 1}, {10, 1}, {30, 1}}, 10, nil},
 		{"negative zero load", "t,load\n5,-0\n", []Point{{5, 0}}, 0, nil},
 		{"no final newline", "t,load\n0,7", []Point{{0, 7}}, 0, nil},
+		{"leading zeros (fast path)", "t,load\n007,0010\n", []Point{{7, 10}}, 0, nil},
+		{"16 digits (general path)", "t,load\n1234567890123456,1234567890123456\n", []Point{{1234567890123456, 1234567890123456}}, 0, nil},
+		{"fast and general mixed", "t,load\n0,1\n60, 2.5\n120,3\n", []Point{{0, 1}, {60, 2.5}, {120, 3}}, 60, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,6 +188,7 @@ func TestParseBad(t *testing.T) {
 		{"negative t", "t,load\n-60,1\n", 2, "t"},
 		{"t overflow", "t,load\n99999999999999999999,1\n", 2, "t"},
 		{"repeated t", "t,load\n0,1\n60,1\n60,2\n", 4, "t"},
+		{"decreasing t after general path", "t,load\n0, 1\n60 ,1\n30,2\n", 4, "t"},
 		{"decreasing t", "t,load\n# c\n120,1\n60,1\n", 4, "t"},
 		{"NaN load", "t,load\n0,NaN\n", 2, "load"},
 		{"Inf load", "t,load\n0,+Inf\n", 2, "load"},

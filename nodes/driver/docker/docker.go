@@ -39,6 +39,8 @@ const (
 	// DefaultPort is the application port inside the container.
 	DefaultPort = 8080
 	namePrefix  = "aas-"
+	// bridgeNameOption names the Linux bridge of a docker bridge network.
+	bridgeNameOption = "com.docker.network.bridge.name"
 )
 
 // Config configures the docker driver.
@@ -143,11 +145,21 @@ func (d *Driver) ensureNetwork(ctx context.Context, spec driver.InstanceSpec) (s
 	if n.Gateway.IsValid() {
 		ipam.Gateway = n.Gateway
 	}
-	_, err = d.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{
+	opts := client.NetworkCreateOptions{
 		Driver: "bridge",
 		IPAM:   &network.IPAM{Config: []network.IPAMConfig{ipam}},
 		Labels: map[string]string{labelManaged: "1", driver.LabelTenant: spec.Tenant},
-	})
+	}
+	if n.Bridge != "" {
+		// Use the tenant's Linux bridge (made by netcfg, joined to the
+		// other clouds by tunnels) instead of a bridge of docker's own;
+		// docker adopts an existing bridge and leaves it on removal.
+		if len(n.Bridge) > 15 || !netNameRE.MatchString(n.Bridge) {
+			return "", fmt.Errorf("%w: field network.bridge: %q is not an interface name", driver.ErrInvalidSpec, n.Bridge)
+		}
+		opts.Options = map[string]string{bridgeNameOption: n.Bridge}
+	}
+	_, err = d.cli.NetworkCreate(ctx, name, opts)
 	if err != nil && !cerrdefs.IsConflict(err) {
 		return "", fmt.Errorf("docker driver: create network %s (%s): %w", name, n.Subnet, err)
 	}

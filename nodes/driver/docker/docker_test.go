@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/moby/moby/client"
+	"github.com/vishvananda/netlink"
 
 	"aas/internal/testenv"
 	"aas/nodes/driver"
@@ -102,6 +103,9 @@ func buildStaticCtl(goBin, root, dir string) (string, error) {
 
 func newDriver(t testing.TB) *docker.Driver {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("docker tests build an image and run containers: not short")
+	}
 	testenv.RequireDocker(t)
 	d, err := docker.New(context.Background(), docker.Config{StopTimeout: 2 * time.Second, Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn})})
 	if err != nil {
@@ -253,4 +257,60 @@ func nativeOf(list []driver.Instance, id string) string {
 		}
 	}
 	return ""
+}
+
+// With network.bridge set, the tenant network uses that existing Linux
+// bridge (as netcfg makes it) and the container answers on its tenant IP.
+func TestTenantBridge(t *testing.T) {
+	testenv.RequireRoot(t)
+	ctx := context.Background()
+	d := newDriver(t)
+	defer d.Close()
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "aastbr1"}}
+	if err := netlink.LinkAdd(br); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = netlink.LinkDel(br) })
+	gw, _ := netlink.ParseAddr("198.19.78.1/24")
+	if err := netlink.AddrAdd(br, gw); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetUp(br); err != nil {
+		t.Fatal(err)
+	}
+	s := spec("bridged", 0, 0)
+	s.Network = &driver.Network{Name: "br", Bridge: "aastbr1", Subnet: netip.MustParsePrefix("198.19.78.0/24"), IP: netip.MustParseAddr("198.19.78.9"), Gateway: netip.MustParseAddr("198.19.78.1")}
+	inst, err := d.Create(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = d.Delete(ctx, "bridged")
+		_ = d.RemoveNetwork(ctx, "acme", "br")
+	})
+	if inst.Addr != "198.19.78.9:8080" {
+		t.Fatalf("addr %q, want 198.19.78.9:8080", inst.Addr)
+	}
+	if err := conformance.WaitHealthy(ctx, conformance.HTTPGet, inst, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// The container's veth is enslaved to the tenant bridge.
+	links, err := netlink.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	enslaved := 0
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			enslaved++
+		}
+	}
+	if enslaved != 1 {
+		t.Fatalf("%d interfaces on aastbr1, want the container's veth", enslaved)
+	}
+	bad := spec("badbridge", 0, 0)
+	bad.Network = &driver.Network{Name: "bad", Bridge: "this-name-is-too-long", Subnet: netip.MustParsePrefix("198.19.79.0/24"), IP: netip.MustParseAddr("198.19.79.9")}
+	if _, err := d.Create(ctx, bad); !errors.Is(err, driver.ErrInvalidSpec) {
+		t.Fatalf("bad bridge name: %v, want ErrInvalidSpec", err)
+	}
 }
