@@ -2,6 +2,7 @@ package scaler
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -334,4 +335,32 @@ func (g GroupSpec) Clone() GroupSpec {
 		g.Policies[i] = clonePolicy(g.Policies[i])
 	}
 	return g
+}
+
+// DecideAll decides for many groups at once on up to workers goroutines
+// (≤ 0: one per CPU); out[i] is Decide(ins[i]). Decide is pure, so groups
+// are independent.
+func DecideAll(ins []Input, workers int) []Decision {
+	out := make([]Decision, len(ins))
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(ins))
+	var wg sync.WaitGroup
+	chunk := (len(ins) + workers - 1) / max(workers, 1)
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min((w+1)*chunk, len(ins))
+		if lo >= hi {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				out[i] = Decide(ins[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }

@@ -152,18 +152,29 @@ func writeForecastTable(w io.Writer, rep forecastEvalReport) error {
 		rep.Origins, rep.Horizon, rep.RefitEvery, scale)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	h := rep.Horizon
-	fmt.Fprintf(tw, "model\tMAE@1\tsMAPE@1\tMASE@1\tMAE@%d\tsMAPE@%d\tMASE@%d\t\n", h, h, h)
+	if h == 1 {
+		fmt.Fprintf(tw, "model\tMAE@1\tsMAPE@1\tMASE@1\t\n")
+	} else {
+		fmt.Fprintf(tw, "model\tMAE@1\tsMAPE@1\tMASE@1\tMAE@%d\tsMAPE@%d\tMASE@%d\t\n", h, h, h)
+	}
 	num := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	var notes []string
 	for _, s := range rep.Models {
 		if s.Err != "" {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t\n", s.Model)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t", s.Model)
+			if h > 1 {
+				fmt.Fprint(tw, "-\t-\t-\t")
+			}
+			fmt.Fprintln(tw)
 			notes = append(notes, fmt.Sprintf("%s: %s", s.Model, s.Err))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s%%\t%s\t%s\t%s%%\t%s\t\n", s.Model,
-			num(s.OneStep.MAE, 1), num(s.OneStep.SMAPE, 2), num(s.OneStep.MASE, 4),
-			num(s.HStep.MAE, 1), num(s.HStep.SMAPE, 2), num(s.HStep.MASE, 4))
+		fmt.Fprintf(tw, "%s\t%s\t%s%%\t%s\t", s.Model,
+			num(s.OneStep.MAE, 1), num(s.OneStep.SMAPE, 2), num(s.OneStep.MASE, 4))
+		if h > 1 {
+			fmt.Fprintf(tw, "%s\t%s%%\t%s\t", num(s.HStep.MAE, 1), num(s.HStep.SMAPE, 2), num(s.HStep.MASE, 4))
+		}
+		fmt.Fprintln(tw)
 		if len(s.Chosen) > 0 {
 			var parts []string
 			for _, k := range forecast.Names() {

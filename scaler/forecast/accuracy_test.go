@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -119,5 +120,32 @@ func TestScoresJSONWithNaN(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"mase":null`) || !strings.Contains(string(b), `"error":`) {
 		t.Fatalf("json %s", b)
+	}
+}
+
+// TestAutoHorizon checks the multi-step selection on a random walk plus a
+// daily sine: one step ahead the naive forecast is better (the walk
+// dominates), twelve steps ahead the seasonal-naive one is (the sine's half
+// period dominates). Auto must follow its Horizon.
+func TestAutoHorizon(t *testing.T) {
+	r := rand.New(rand.NewPCG(12, 12))
+	y := make([]float64, 24*20)
+	walk := 500.0
+	for i := range y {
+		walk += r.NormFloat64()
+		y[i] = walk + 10*math.Sin(2*math.Pi*float64(i)/24)
+	}
+	cands := []Forecaster{Naive{}, SeasonalNaive{}}
+	for _, tc := range []struct {
+		horizon int
+		want    string
+	}{{1, NameNaive}, {12, NameSeasonalNaive}} {
+		m, err := Auto{Candidates: cands, Horizon: tc.horizon}.Fit(y, 24)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.(*AutoModel).Chosen(); got != tc.want {
+			t.Errorf("horizon %d: chose %s, want %s (%s)", tc.horizon, got, tc.want, m.(Describer).Describe())
+		}
 	}
 }

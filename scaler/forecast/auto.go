@@ -26,6 +26,12 @@ type Auto struct {
 	// data: the choice should reflect the recent regime; DESIGN.md has the
 	// sensitivity figures).
 	Holdout int
+	// Horizon > 1 scores the candidates on their mean absolute error over
+	// steps 1..Horizon (from up to 48 origins spread over the hold-out, each
+	// candidate's state advanced to the origin with its parameters fixed)
+	// instead of one step ahead: set it to the lead time the forecast is
+	// for. Default 1.
+	Horizon int
 	// NoRefit keeps the winner's parameters from the back-test fit and only
 	// advances its state over the hold-out instead of refitting it.
 	NoRefit bool
@@ -130,7 +136,7 @@ func (au Auto) Fit(y []float64, season int) (Model, error) {
 		}
 		return nil, fmt.Errorf("%w: %s: no candidate fits %d observations", ErrTooShort, NameAuto, n)
 	}
-	train, test := y[:n-k], y[n-k:]
+	train := y[:n-k]
 	scale := NaiveScale(train, 1)
 	if !(scale > 0) {
 		scale = 1
@@ -145,16 +151,16 @@ func (au Auto) Fit(y []float64, season int) (Model, error) {
 			scores[i].Err = err.Error()
 			continue
 		}
-		os, ok := md.(oneStepper)
+		if d, ok := md.(Describer); ok {
+			scores[i].Model = d.Describe()
+		}
+		mae, ok := backTest(md, y, n-k, au.Horizon)
 		if !ok {
 			scores[i].Err = "model cannot be back-tested"
 			continue
 		}
-		if d, ok := md.(Describer); ok {
-			scores[i].Model = d.Describe()
-		}
 		models[i] = md
-		scores[i].MASE = MAE(test, os.oneStep(y, n-k)) / scale
+		scores[i].MASE = mae / scale
 		if best < 0 || scores[i].MASE < scores[best].MASE {
 			best = i
 		}
@@ -176,6 +182,35 @@ func (au Auto) Fit(y []float64, season int) (Model, error) {
 		final = md
 	}
 	return &AutoModel{chosen: cands[best], model: final, candidates: scores}, nil
+}
+
+// backTest returns md's mean absolute error over y[from:] with its
+// parameters fixed: one step ahead from every origin, or over steps
+// 1..horizon from up to 48 origins spread over the range.
+func backTest(md Model, y []float64, from, horizon int) (float64, bool) {
+	if horizon <= 1 {
+		os, ok := md.(oneStepper)
+		if !ok {
+			return 0, false
+		}
+		return MAE(y[from:], os.oneStep(y, from)), true
+	}
+	ex, ok := md.(extender)
+	if !ok {
+		return 0, false
+	}
+	k := len(y) - from
+	stride := max(1, k/48)
+	sum, cnt := 0.0, 0
+	for o := from; o < len(y); o += stride {
+		h := min(horizon, len(y)-o)
+		fc := ex.extend(y[:o]).Forecast(h)
+		for j := 0; j < h; j++ {
+			sum += math.Abs(y[o+j] - fc.Mean[j])
+			cnt++
+		}
+	}
+	return sum / float64(cnt), true
 }
 
 // extender is implemented by fitted models that can advance their state over

@@ -52,7 +52,7 @@ type Config struct {
 	Initial int
 	// Forecasting for predictive policies: refit every RefitEvery
 	// evaluations on the last FitWindow evaluations' total load (defaults
-	// 720 and 1440), with Season (0 = let the model detect it).
+	// 1440 and 1440), with Season (0 = let the model detect it).
 	RefitEvery, FitWindow, Season int
 	// Timeline: keep one row per evaluation in the result.
 	Timeline bool
@@ -123,7 +123,7 @@ func (c *Config) normalize(tr *trace.Trace) error {
 		return fmt.Errorf("%w: min/max: need 0 ≤ min ≤ max", ErrConfig)
 	}
 	if c.RefitEvery <= 0 {
-		c.RefitEvery = 720
+		c.RefitEvery = 1440
 	}
 	if c.FitWindow <= 0 {
 		c.FitWindow = 1440

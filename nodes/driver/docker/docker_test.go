@@ -176,6 +176,7 @@ func TestKillAndAdopt(t *testing.T) {
 	ctx := context.Background()
 	d := newDriver(t)
 	defer d.Close()
+	t.Cleanup(func() { _ = d.RemoveNetwork(ctx, "acme", "net1") }) // runs after the deletes below
 	ids := []string{"kill-a", "kill-b"}
 	for i, id := range ids {
 		if _, err := d.Create(ctx, spec(id, 0, 200+i)); err != nil {
