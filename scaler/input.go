@@ -73,7 +73,8 @@ type Forecast struct {
 	// Model that produced it, for the explanation.
 	Model string `json:"model,omitempty"`
 	// Errors are recent errors of the forecaster's horizon peak (actual −
-	// forecast), sorted ascending; Predictive.Quantile reads them.
+	// forecast), sorted ascending; Predictive.Quantile reads them. From a
+	// Predictor they alias its state: valid until its next Observe.
 	Errors []float64 `json:"errors,omitempty"`
 }
 

@@ -66,7 +66,9 @@ type Action struct {
 	Reason   string // shown as the marker's tooltip
 }
 
-var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f"}
+// palette avoids the action markers' green and red; its third colour is
+// the band's default, so a forecast listed third matches its band.
+var palette = []string{"#1f77b4", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
 
 const (
 	marginLeft   = 70.0
@@ -333,6 +335,8 @@ func Render(w io.Writer, c Chart) error {
 		p("</g>\n")
 	}
 
+	gap := gapThreshold(c.T)
+
 	type legendEntry struct {
 		name, color, kind string // kind: line, dashed, band, out, in
 	}
@@ -348,8 +352,8 @@ func Render(w io.Writer, c Chart) error {
 		if color == "" {
 			color = "#ff7f0e"
 		}
-		p(`<g class="band" fill="%s" fill-opacity="0.2" stroke="none">`+"\n", esc(color))
-		for _, seg := range bandSegments(c.T, b.Lower, b.Upper, maxPts) {
+		p(`<g class="band" fill="%s" fill-opacity="0.3" stroke="none">`+"\n", esc(color))
+		for _, seg := range bandSegments(c.T, b.Lower, b.Upper, maxPts, gap) {
 			var sb strings.Builder
 			for i, pt := range seg.upper {
 				cmd := "L"
@@ -387,7 +391,11 @@ func Render(w io.Writer, c Chart) error {
 			kind = "dashed"
 		}
 		p(`<g class="series" data-name="%s" fill="none" stroke="%s" stroke-width="1.5"%s><title>%s</title>`+"\n", esc(s.Name), esc(color), dash, esc(s.Name))
-		for _, seg := range reduce(c.T, s.Values, maxPts) {
+		segGap := gap
+		if s.Step {
+			segGap = 0 // a step value holds until the next sample, gap or not
+		}
+		for _, seg := range reduce(c.T, s.Values, maxPts, segGap) {
 			var sb strings.Builder
 			for j, pt := range seg {
 				px, py := x.px(pt.t), a.px(pt.v)
@@ -421,7 +429,7 @@ func Render(w io.Writer, c Chart) error {
 	for _, e := range legend {
 		switch e.kind {
 		case "band":
-			p(`<rect x="%.1f" y="%.1f" width="20" height="10" fill="%s" fill-opacity="0.2"/>`+"\n", lx, ly-9, esc(e.color))
+			p(`<rect x="%.1f" y="%.1f" width="20" height="10" fill="%s" fill-opacity="0.3"/>`+"\n", lx, ly-9, esc(e.color))
 		case "out":
 			p(`<path d="M%.1f %.1fl6 -10l6 10Z" fill="%s"/>`+"\n", lx+4, ly, outColor)
 		case "in":

@@ -163,7 +163,7 @@ func TestReduceKeepsExtremes(t *testing.T) {
 	}
 	vs[4321], vs[7777] = 1000, -50
 	vs[5000] = math.NaN()
-	segs := reduce(ts, vs, 200)
+	segs := reduce(ts, vs, 200, 0)
 	if len(segs) != 2 {
 		t.Fatalf("%d segments, want 2 (split at NaN)", len(segs))
 	}
@@ -185,8 +185,27 @@ func TestReduceKeepsExtremes(t *testing.T) {
 		t.Errorf("%d points kept, want ≤ ~200", pts)
 	}
 	// Short series are kept as they are.
-	if segs := reduce(ts[:50], vs[:50], 200); len(segs) != 1 || len(segs[0]) != 50 {
+	if segs := reduce(ts[:50], vs[:50], 200, 0); len(segs) != 1 || len(segs[0]) != 50 {
 		t.Errorf("short series changed: %d segments", len(segs))
+	}
+}
+
+func TestReduceBreaksAtTimeGaps(t *testing.T) {
+	ts := []float64{0, 60, 120, 180, 5000, 5060, 5120}
+	vs := []float64{1, 2, 3, 4, 5, 6, 7}
+	gap := gapThreshold(ts)
+	if gap != 300 {
+		t.Fatalf("gap = %g, want 5 × 60", gap)
+	}
+	segs := reduce(ts, vs, 100, gap)
+	if len(segs) != 2 || len(segs[0]) != 4 || len(segs[1]) != 3 {
+		t.Errorf("segments %v, want split at the gap", segs)
+	}
+	if segs := reduce(ts, vs, 100, 0); len(segs) != 1 {
+		t.Errorf("step series split: %v", segs)
+	}
+	if b := bandSegments(ts, vs, vs, 100, gap); len(b) != 2 {
+		t.Errorf("band segments %d, want 2", len(b))
 	}
 }
 

@@ -1,6 +1,9 @@
 package chart
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // point is one vertex of a drawn line; until is the time the value holds
 // until (the next time point), used by step lines.
@@ -20,10 +23,31 @@ func bucketSize(n, maxPts int) int {
 
 func bad(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
 
-// reduce splits the series at NaN gaps and keeps, per bucket of consecutive
-// samples, the minimum and the maximum in time order, so at most about
-// maxPts points are drawn and no peak is lost.
-func reduce(ts, vs []float64, maxPts int) [][]point {
+// gapThreshold returns the time difference above which consecutive samples
+// are not joined by a line: 5× the median spacing (0 = never).
+func gapThreshold(ts []float64) float64 {
+	if len(ts) < 3 {
+		return 0
+	}
+	d := make([]float64, 0, len(ts)-1)
+	for i := 1; i < len(ts); i++ {
+		if x := ts[i] - ts[i-1]; x > 0 {
+			d = append(d, x)
+		}
+	}
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return 5 * d[len(d)/2]
+}
+
+// reduce splits the series at NaN values and, when gap > 0, where
+// consecutive samples lie more than gap apart (missing data is not drawn as
+// a slope); it keeps, per bucket of consecutive samples, the minimum and the
+// maximum in time order, so at most about maxPts points are drawn and no
+// peak is lost.
+func reduce(ts, vs []float64, maxPts int, gap float64) [][]point {
 	size := bucketSize(len(ts), maxPts)
 	until := func(i int) float64 {
 		if i+1 < len(ts) {
@@ -57,11 +81,16 @@ func reduce(ts, vs []float64, maxPts int) [][]point {
 			cur = nil
 		}
 	}
+	prev := -1
 	for i, v := range vs {
 		if bad(v) {
 			endSeg()
 			continue
 		}
+		if gap > 0 && prev >= 0 && ts[i]-ts[prev] > gap {
+			endSeg()
+		}
+		prev = i
 		if lo >= 0 && i/size != lo/size {
 			flush()
 		}
@@ -87,7 +116,7 @@ type bandSeg struct {
 
 // bandSegments splits the band at NaN gaps and keeps, per bucket, the
 // envelope (lowest lower, highest upper) at the bucket's first and last time.
-func bandSegments(ts, lower, upper []float64, maxPts int) []bandSeg {
+func bandSegments(ts, lower, upper []float64, maxPts int, gap float64) []bandSeg {
 	size := bucketSize(len(ts), maxPts)
 	var (
 		segs         []bandSeg
@@ -114,12 +143,17 @@ func bandSegments(ts, lower, upper []float64, maxPts int) []bandSeg {
 			cur = bandSeg{}
 		}
 	}
+	prev := -1
 	for i := range ts {
 		l, u := lower[i], upper[i]
 		if bad(l) || bad(u) {
 			endSeg()
 			continue
 		}
+		if gap > 0 && prev >= 0 && ts[i]-ts[prev] > gap {
+			endSeg()
+		}
+		prev = i
 		if first >= 0 && i/size != first/size {
 			flush()
 		}

@@ -175,7 +175,7 @@ func TestConformance(t *testing.T) {
 func TestKillAndAdopt(t *testing.T) {
 	ctx := context.Background()
 	d := newDriver(t)
-	defer d.Close()
+	t.Cleanup(func() { d.Close() })
 	t.Cleanup(func() { _ = d.RemoveNetwork(ctx, "acme", "net1") }) // runs after the deletes below
 	ids := []string{"kill-a", "kill-b"}
 	for i, id := range ids {
