@@ -16,26 +16,36 @@ import (
 // on a 3-node cluster, with 64 concurrent writers so raft batches entries
 // into one log write and one replication round. Each sub-benchmark also
 // measures the same setup with one sequential writer in the same run and
-// reports the batched/sequential ratio.
+// reports the batched/sequential ratio. The nosync variants (log without
+// fsync: unsafe, benchmark only) show what the disk costs.
 //
 //	go test -run '^$' -bench ApplyThroughRaft -benchtime 5000x ./cluster/
 func BenchmarkApplyThroughRaft(b *testing.B) {
 	for _, tc := range []struct {
 		nodes       int
 		viaFollower bool
-	}{{1, false}, {3, false}, {3, true}} {
+		noSync      bool
+	}{{1, false, false}, {3, false, false}, {3, true, false}, {1, false, true}, {3, false, true}} {
 		name := fmt.Sprintf("nodes=%d", tc.nodes)
 		if tc.viaFollower {
 			name += "/via-follower"
 		}
+		if tc.noSync {
+			name += "/nosync"
+		}
+		mk := func(b testing.TB, id string) Config {
+			cfg := benchConfig(b, id)
+			cfg.RaftNoSync = tc.noSync
+			return cfg
+		}
 		b.Run(name, func(b *testing.B) {
 			var servers []*Server
 			if tc.nodes == 1 {
-				cfg := benchConfig(b, "b1")
+				cfg := mk(b, "b1")
 				cfg.Bootstrap = true
 				servers = []*Server{startServer(b, cfg)}
 			} else {
-				servers = startClusterWith(b, tc.nodes, benchConfig)
+				servers = startClusterWith(b, tc.nodes, mk)
 			}
 			leader := waitAgreedLeader(b, servers, 30*time.Second)
 			target := leader

@@ -28,6 +28,7 @@ func (s *State) cloneData() *State {
 		ActivitySeq: s.ActivitySeq,
 		Metrics:     make(map[string][]MetricPoint, len(s.Metrics)),
 		Samples:     make(map[string][]LoadSample, len(s.Samples)),
+		ACLTokens:   maps.Clone(s.ACLTokens), // values are immutable
 	}
 	for k, v := range s.Clouds {
 		c.Clouds[k] = v.clone()
@@ -77,6 +78,7 @@ func (s *State) snapshotView() *State {
 		ActivitySeq: s.ActivitySeq,
 		Metrics:     maps.Clone(s.Metrics),
 		Samples:     maps.Clone(s.Samples),
+		ACLTokens:   maps.Clone(s.ACLTokens),
 	}
 	for k, v := range s.Clouds {
 		c.Clouds[k] = v.clone()

@@ -278,6 +278,9 @@ type State struct {
 	// Samples are per-instance load samples, oldest first (only for tenants
 	// with Settings.LogSamples).
 	Samples map[string][]LoadSample `json:"samples"`
+	// ACLTokens are the ACL tokens by accessor ID (secret hashes only; see
+	// commands_acl.go).
+	ACLTokens map[string]ACLToken `json:"acl_tokens,omitempty"`
 
 	idx index // derived; rebuilt by normalize, never serialised
 }
@@ -325,6 +328,9 @@ func (s *State) normalize() {
 	}
 	if s.Samples == nil {
 		s.Samples = map[string][]LoadSample{}
+	}
+	if s.ACLTokens == nil {
+		s.ACLTokens = map[string]ACLToken{}
 	}
 	s.Settings = s.Settings.withDefaults()
 	s.rebuildIndex()

@@ -3,6 +3,7 @@ package scaler
 import (
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"time"
 )
@@ -228,8 +229,22 @@ func proactive(p *Policy, o *observation, scratch []float64) Proposal {
 	if s.Quantile > 0 {
 		// Distribution-free level: the q-quantile of the window's load,
 		// raised by the window's upward trend over the horizon.
-		_, b := lineFit(y)
+		a, b := lineFit(y)
 		up := math.Max(0, b) * h
+		if detrend {
+			end := a + b*float64(len(y)-1)
+			m := 0
+			for i, v := range y {
+				if !math.IsNaN(v) {
+					y[m] = v - (a + b*float64(i))
+					m++
+				}
+			}
+			q := quantileOf(y[:m], s.Quantile)
+			peak := math.Max(0, end+q+up)
+			d := ceil(peak / s.Target)
+			return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d, Formula: "detrend"}
+		}
 		q := quantileOf(y, s.Quantile)
 		peak := math.Max(0, q+up)
 		d := ceil(peak / s.Target)
@@ -357,3 +372,5 @@ func meanPeak(f *Forecast, now, end time.Time) float64 {
 	}
 	return peak
 }
+
+var detrend = os.Getenv("DETREND") != ""

@@ -362,3 +362,27 @@ func Quantile(xs []float64, q float64) float64 {
 	}
 	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
 }
+
+// Gap is a span without samples: from the last sample before it (From) to
+// the next sample (To).
+type Gap struct {
+	From, To int64
+}
+
+// Gaps lists the spans where consecutive samples are more than factor ×
+// Step apart (factor < 1 counts as 1), e.g. the 82-hour hole in the NASA
+// trace before its outage. A counts-per-step trace says nothing about load
+// inside a gap; Resample treats it as zero.
+func (tr *Trace) Gaps(factor float64) []Gap {
+	if tr.Step <= 0 {
+		return nil
+	}
+	limit := float64(tr.Step) * max(factor, 1)
+	var out []Gap
+	for i := 1; i < len(tr.Points); i++ {
+		if float64(tr.Points[i].T-tr.Points[i-1].T) > limit {
+			out = append(out, Gap{From: tr.Points[i-1].T, To: tr.Points[i].T})
+		}
+	}
+	return out
+}

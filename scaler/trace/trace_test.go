@@ -114,6 +114,32 @@ func TestNASAOutageIsZeros(t *testing.T) {
 	}
 }
 
+func TestGaps(t *testing.T) {
+	tr := &Trace{Step: 60, Points: []Point{{0, 1}, {60, 1}, {180, 1}, {240, 1}, {3240, 1}}}
+	tests := []struct {
+		factor float64
+		want   []Gap
+	}{
+		{1, []Gap{{60, 180}, {240, 3240}}},
+		{0, []Gap{{60, 180}, {240, 3240}}},
+		{2, []Gap{{240, 3240}}},
+		{100, nil},
+	}
+	for _, tc := range tests {
+		if got := tr.Gaps(tc.factor); !slices.Equal(got, tc.want) {
+			t.Errorf("Gaps(%g) = %v, want %v", tc.factor, got, tc.want)
+		}
+	}
+	nasa, err := ParseFile(filepath.Join(tracesDir(t), "nasa_http_1995.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The log has no records from 1995-07-28 13:32 to 08-01 00:00.
+	if g := nasa.Gaps(10); len(g) != 1 || g[0].To-g[0].From < 80*3600 {
+		t.Errorf("NASA gaps = %v, want one of ~82 h", g)
+	}
+}
+
 func sum(xs []float64) float64 {
 	var s float64
 	for _, x := range xs {
