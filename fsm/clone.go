@@ -28,6 +28,7 @@ func (s *State) cloneData() *State {
 		ActivitySeq: s.ActivitySeq,
 		Metrics:     make(map[string][]MetricPoint, len(s.Metrics)),
 		Samples:     make(map[string][]LoadSample, len(s.Samples)),
+		Evaluations: make(map[string][]Evaluation, len(s.Evaluations)),
 		ACLTokens:   maps.Clone(s.ACLTokens), // values are immutable
 	}
 	for k, v := range s.Clouds {
@@ -57,6 +58,9 @@ func (s *State) cloneData() *State {
 	for k, v := range s.Samples {
 		c.Samples[k] = slices.Clone(v)
 	}
+	for k, v := range s.Evaluations {
+		c.Evaluations[k] = cloneEvaluations(v)
+	}
 	return c
 }
 
@@ -79,6 +83,7 @@ func (s *State) snapshotView() *State {
 		Metrics:     maps.Clone(s.Metrics),
 		Samples:     maps.Clone(s.Samples),
 		ACLTokens:   maps.Clone(s.ACLTokens),
+		Evaluations: maps.Clone(s.Evaluations),
 	}
 	for k, v := range s.Clouds {
 		c.Clouds[k] = v.clone()

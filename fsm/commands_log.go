@@ -157,6 +157,9 @@ func applySetSettings(s *State, _ uint64, c *SetSettings) (any, error) {
 	for k, v := range s.Samples {
 		s.Samples[k] = trimFront(v, s.Settings.InstanceSampleCap)
 	}
+	for k, v := range s.Evaluations {
+		s.Evaluations[k] = trimFront(v, s.Settings.MetricHistoryCap)
+	}
 	for _, g := range s.Groups {
 		g.FiredSlots = trimFront(g.FiredSlots, s.Settings.FiredSlotCap)
 	}

@@ -349,6 +349,7 @@ func (s *State) gcGroup(k string) {
 	}
 	delete(s.Groups, k)
 	delete(s.Metrics, k)
+	delete(s.Evaluations, k)
 	s.syncTenantGroups(g.Tenant)
 	s.gcTenant(g.Tenant)
 }

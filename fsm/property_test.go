@@ -69,7 +69,7 @@ func (g *gen) command() (MessageType, any) {
 		}
 		return fmt.Sprintf("i%d", g.r.Intn(g.ids+1))
 	}
-	switch g.r.Intn(17) {
+	switch g.r.Intn(18) {
 	case 0:
 		return UpsertCloudType, UpsertCloud{Cloud: Cloud{Name: g.pick("c1", "c2", "c3"), Priority: g.r.Intn(3), Capacity: g.r.Intn(12)}}
 	case 1:
@@ -146,6 +146,8 @@ func (g *gen) command() (MessageType, any) {
 			c.Instances = append(c.Instances, InstanceLoad{ID: inst(), CPU: g.r.Float64()})
 		}
 		return RecordMetricsType, c
+	case 17:
+		return g.aclCommand() // commands_acl_test.go
 	default:
 		switch g.r.Intn(5) {
 		case 0:

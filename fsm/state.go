@@ -278,6 +278,9 @@ type State struct {
 	// Samples are per-instance load samples, oldest first (only for tenants
 	// with Settings.LogSamples).
 	Samples map[string][]LoadSample `json:"samples"`
+	// Evaluations are the autoscaler's per-group evaluation history (by
+	// GroupKey), oldest first; see commands_eval.go.
+	Evaluations map[string][]Evaluation `json:"evaluations,omitempty"`
 	// ACLTokens are the ACL tokens by accessor ID (secret hashes only; see
 	// commands_acl.go).
 	ACLTokens map[string]ACLToken `json:"acl_tokens,omitempty"`
@@ -328,6 +331,9 @@ func (s *State) normalize() {
 	}
 	if s.Samples == nil {
 		s.Samples = map[string][]LoadSample{}
+	}
+	if s.Evaluations == nil {
+		s.Evaluations = map[string][]Evaluation{}
 	}
 	if s.ACLTokens == nil {
 		s.ACLTokens = map[string]ACLToken{}

@@ -150,6 +150,7 @@ func Decide(in Input) Decision {
 	switch {
 	case dynamic > 0:
 		var scratch [512]float64
+		d.Proposals = make([]Proposal, 0, dynamic)
 		best := -1
 		for i := range g.Policies {
 			p := &g.Policies[i]

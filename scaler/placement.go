@@ -1,8 +1,9 @@
 package scaler
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -38,11 +39,11 @@ func (p Placement) String() string {
 // rankClouds orders clouds by priority (lower first), then name.
 func rankClouds(clouds []Cloud) []Cloud {
 	c := append([]Cloud(nil), clouds...)
-	sort.SliceStable(c, func(i, j int) bool {
-		if c[i].Priority != c[j].Priority {
-			return c[i].Priority < c[j].Priority
+	slices.SortStableFunc(c, func(a, b Cloud) int {
+		if a.Priority != b.Priority {
+			return cmp.Compare(a.Priority, b.Priority)
 		}
-		return c[i].Name < c[j].Name
+		return strings.Compare(a.Name, b.Name)
 	})
 	return c
 }
@@ -80,10 +81,7 @@ func Place(clouds []Cloud, instances []Instance, delta int) (Placement, int, str
 		}
 		return p, delta, ""
 	case delta < 0:
-		rank := make(map[string]int, len(clouds))
-		for i, c := range rankClouds(clouds) {
-			rank[c.Name] = i
-		}
+		ranked := rankClouds(clouds)
 		unknown := len(clouds) // clouds not in the list go first
 		cands := make([]Instance, 0, len(instances))
 		protected := 0
@@ -97,21 +95,22 @@ func Place(clouds []Cloud, instances []Instance, delta int) (Placement, int, str
 			}
 			cands = append(cands, in)
 		}
-		r := func(in Instance) int {
-			if v, ok := rank[in.Cloud]; ok {
-				return v
+		r := func(in *Instance) int {
+			for i := range ranked {
+				if ranked[i].Name == in.Cloud {
+					return i
+				}
 			}
 			return unknown
 		}
-		sort.SliceStable(cands, func(i, j int) bool {
-			a, b := cands[i], cands[j]
-			if ra, rb := r(a), r(b); ra != rb {
-				return ra > rb
+		slices.SortStableFunc(cands, func(a, b Instance) int {
+			if ra, rb := r(&a), r(&b); ra != rb {
+				return cmp.Compare(rb, ra)
 			}
-			if !a.Created.Equal(b.Created) {
-				return a.Created.After(b.Created)
+			if c := b.Created.Compare(a.Created); c != 0 {
+				return c
 			}
-			return a.ID > b.ID
+			return strings.Compare(b.ID, a.ID)
 		})
 		want := -delta
 		n := min(want, len(cands))

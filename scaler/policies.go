@@ -3,8 +3,8 @@ package scaler
 import (
 	"fmt"
 	"math"
-	"os"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -82,11 +82,11 @@ func targetTracking(p *Policy, o *observation) Proposal {
 	case ratio > 1+*t.Tolerance:
 		d := ceil(float64(n) * ratio)
 		return Proposal{Policy: p.Name, Kind: KindTarget, Desired: max(d, o.current),
-			Formula: fmt.Sprintf("target: ceil(%d*%.2f/%.2f)=%d", n, o.avg, t.Target, d)}
+			Formula: targetFormula(n, o.avg, t.Target, d)}
 	case ratio < 1-*t.ScaleInTolerance:
 		d := ceil(float64(n) * ratio)
 		return Proposal{Policy: p.Name, Kind: KindTarget, Desired: min(d, o.current),
-			Formula: fmt.Sprintf("target: ceil(%d*%.2f/%.2f)=%d", n, o.avg, t.Target, d)}
+			Formula: targetFormula(n, o.avg, t.Target, d)}
 	}
 	return Proposal{Policy: p.Name, Kind: KindTarget, Desired: o.current,
 		Formula: fmt.Sprintf("target: |%.2f/%.2f-1|=%.3f within tolerance → hold %d", o.avg, t.Target, math.Abs(ratio-1), o.current)}
@@ -229,26 +229,12 @@ func proactive(p *Policy, o *observation, scratch []float64) Proposal {
 	if s.Quantile > 0 {
 		// Distribution-free level: the q-quantile of the window's load,
 		// raised by the window's upward trend over the horizon.
-		a, b := lineFit(y)
+		_, b := lineFit(y)
 		up := math.Max(0, b) * h
-		if detrend {
-			end := a + b*float64(len(y)-1)
-			m := 0
-			for i, v := range y {
-				if !math.IsNaN(v) {
-					y[m] = v - (a + b*float64(i))
-					m++
-				}
-			}
-			q := quantileOf(y[:m], s.Quantile)
-			peak := math.Max(0, end+q+up)
-			d := ceil(peak / s.Target)
-			return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d, Formula: "detrend"}
-		}
 		q := quantileOf(y, s.Quantile)
 		peak := math.Max(0, q+up)
 		d := ceil(peak / s.Target)
-		f := fmt.Sprintf("proactive: ceil((q%.2f(%s)=%.2f+max(0,%.3f)*%.1f)/%.2f)=%d", s.Quantile, s.Window, q, b, h, s.Target, d)
+		f := quantileFormula(s.Quantile, s.Window, q, b, h, s.Target, d)
 		return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d, Formula: f}
 	}
 	up := math.Max(0, slope) * h
@@ -373,4 +359,37 @@ func meanPeak(f *Forecast, now, end time.Time) float64 {
 	return peak
 }
 
-var detrend = os.Getenv("DETREND") != ""
+// The default policy's formulas are built without fmt: they are formatted
+// for every group at every evaluation.
+
+func targetFormula(n int, avg, target float64, d int) string {
+	b := make([]byte, 0, 48)
+	b = append(b, "target: ceil("...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, '*')
+	b = strconv.AppendFloat(b, avg, 'f', 2, 64)
+	b = append(b, '/')
+	b = strconv.AppendFloat(b, target, 'f', 2, 64)
+	b = append(b, ")="...)
+	b = strconv.AppendInt(b, int64(d), 10)
+	return string(b)
+}
+
+func quantileFormula(qq float64, window Duration, q, slope, h, target float64, d int) string {
+	b := make([]byte, 0, 96)
+	b = append(b, "proactive: ceil((q"...)
+	b = strconv.AppendFloat(b, qq, 'f', 2, 64)
+	b = append(b, '(')
+	b = append(b, window.String()...)
+	b = append(b, ")="...)
+	b = strconv.AppendFloat(b, q, 'f', 2, 64)
+	b = append(b, "+max(0,"...)
+	b = strconv.AppendFloat(b, slope, 'f', 3, 64)
+	b = append(b, ")*"...)
+	b = strconv.AppendFloat(b, h, 'f', 1, 64)
+	b = append(b, ")/"...)
+	b = strconv.AppendFloat(b, target, 'f', 2, 64)
+	b = append(b, ")="...)
+	b = strconv.AppendInt(b, int64(d), 10)
+	return string(b)
+}

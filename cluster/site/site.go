@@ -405,6 +405,10 @@ func (r *Reconciler) spawn(ctx context.Context, id string, fn func(context.Conte
 }
 
 func (r *Reconciler) createOne(ctx context.Context, in fsm.Instance, g fsm.Group, ten fsm.Tenant, h fsm.Hypervisor) {
+	// The pass's view may be stale by now: act only on what is still true.
+	if cur, ok := r.current(in.ID); !ok || cur.State != fsm.StateProvisioning || cur.Hypervisor != h.ID {
+		return
+	}
 	fail := func(reason string) {
 		r.update(ctx, []fsm.InstanceUpdate{{ID: in.ID, State: fsm.StateFailed, Reason: reason}})
 	}
@@ -442,6 +446,9 @@ func (r *Reconciler) createOne(ctx context.Context, in fsm.Instance, g fsm.Group
 }
 
 func (r *Reconciler) deleteOne(ctx context.Context, in fsm.Instance, h fsm.Hypervisor) {
+	if cur, ok := r.current(in.ID); !ok || cur.State != fsm.StateTerminating {
+		return
+	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 	defer cancel()
 	if err := r.client(h).Delete(cctx, r.cfg.Cluster.Term(), in.ID); err != nil {
@@ -452,6 +459,12 @@ func (r *Reconciler) deleteOne(ctx context.Context, in fsm.Instance, h fsm.Hyper
 	}
 	r.log.Info("instance deleted", "instance", in.ID, "hypervisor", h.ID)
 	r.update(ctx, []fsm.InstanceUpdate{{ID: in.ID, State: fsm.StateTerminated, Reason: "deleted"}})
+}
+
+// current reads one instance from the FSM now.
+func (r *Reconciler) current(id string) (in fsm.Instance, ok bool) {
+	r.cfg.Cluster.FSM().Read(func(s *fsm.State) { in, ok = s.Instance(id) })
+	return in, ok
 }
 
 // update writes a batch of instance updates. The FSM applies a batch all

@@ -31,8 +31,8 @@ import (
 
 // The controller implements what both packages need.
 var (
-	_ site.Cluster      = (*cluster.Server)(nil)
-	_ converge.Cluster  = (*cluster.Server)(nil)
+	_ site.Cluster              = (*cluster.Server)(nil)
+	_ converge.Cluster          = (*cluster.Server)(nil)
 	_ cluster.LeaderServiceFunc = (*converge.Converger)(nil).Run
 )
 
@@ -140,7 +140,7 @@ func newLab(t *testing.T) *lab {
 		Process: &driver.ProcessTemplate{Command: exe, Args: []string{"-test.run=^$"},
 			Env: map[string]string{envWorkload: "1"}},
 		Health: &tenant.Health{Type: tenant.HealthHTTP, Path: "/healthz", Interval: scaler.Duration(300 * time.Millisecond),
-			Timeout: scaler.Duration(300 * time.Millisecond), UnhealthyThreshold: 2},
+			Timeout: scaler.Duration(300 * time.Millisecond), Grace: scaler.Duration(10 * time.Second), UnhealthyThreshold: 2},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -410,6 +410,40 @@ func TestGroupLifecycle(t *testing.T) {
 		}
 		return strings.Join(keys(agent), ",") == ids(after), strings.Join(keys(agent), ",")
 	})
+
+	// A reconciler that died after recording provisioning and after the
+	// agent created the instance, but before reporting running: its
+	// successor adopts the instance instead of creating a second one.
+	l.stopReconciler()
+	l.setDesired(3)
+	var pending fsm.Instance
+	waitFor(t, 20*time.Second, "a pending instance", func() (bool, string) {
+		p := byState(l.instances())[fsm.StatePending]
+		if len(p) == 1 {
+			pending = p[0]
+		}
+		return len(p) == 1, summary(l.instances())
+	})
+	l.apply(fsm.UpdateInstances{Time: time.Now(), Updates: []fsm.InstanceUpdate{
+		{ID: pending.ID, State: fsm.StateProvisioning, Hypervisor: "hv1"}}})
+	st, _, err := l.client.Create(ctx, l.srv.Term(), driver.InstanceSpec{ID: pending.ID, Tenant: "acme", Group: "web",
+		Process: &driver.ProcessTemplate{Command: mustExe(t), Args: []string{"-test.run=^$"}, Env: map[string]string{envWorkload: "1"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.startReconciler()
+	three := l.converged(3)
+	adopted, ok := find(three, pending.ID)
+	if !ok || adopted.Address != st.Addr {
+		t.Fatalf("instance %s not adopted as created (addr %s): %s", pending.ID, st.Addr, summary(three))
+	}
+	agent, err = l.agentIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if agent[pending.ID].NativeID != st.NativeID {
+		t.Fatalf("instance %s was created again: pid %s, first %s", pending.ID, agent[pending.ID].NativeID, st.NativeID)
+	}
 
 	// Metrics reached the FSM for the autoscaler.
 	waitFor(t, 20*time.Second, "metric points", func() (bool, string) {

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"aas/fsm"
 )
 
 // Change is one difference between two specs. Path names the field with
@@ -37,6 +39,11 @@ func Diff(cur, next *Spec) []Change {
 		flatten(cur, a)
 	}
 	flatten(next, b)
+	return changes(a, b)
+}
+
+// changes compares two flattened forms.
+func changes(a, b map[string]string) []Change {
 	var out []Change
 	for p, nv := range b {
 		if ov, ok := a[p]; !ok {
@@ -52,6 +59,61 @@ func Diff(cur, next *Spec) []Change {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
+}
+
+// DiffState lists what applying next would change in the replicated state
+// of its tenant: cur and groups are the tenant and its groups as the FSM
+// holds them (cur nil for a new tenant). Both sides are compared in the
+// FSM's form (ToFSM), so defaults and the tenant-level clouds copied into
+// each group compare equal; template passwords and secrets are shown
+// redacted (a changed secret still shows as changed). This is what
+// `ctl tenant diff` prints.
+func DiffState(cur *fsm.Tenant, groups []fsm.Group, next *Spec) ([]Change, error) {
+	nc, err := ToFSM(next)
+	if err != nil {
+		return nil, err
+	}
+	a, b := map[string]string{}, map[string]string{}
+	if cur != nil {
+		old := fsm.ApplyTenant{Tenant: fsm.TenantSpec{
+			Name: cur.Name, PublicIP: cur.PublicIP, Networks: cur.Networks, Settings: cur.Settings,
+		}}
+		for _, g := range groups {
+			old.Groups = append(old.Groups, fsm.GroupSpec{
+				Name: g.Name, Network: g.Network, Min: g.Min, Max: g.Max, Policy: g.Policy,
+				Template: g.Template, Clouds: g.Clouds, DrainPeriod: g.DrainPeriod,
+			})
+		}
+		flattenAny(old, a)
+	}
+	flattenAny(*nc, b)
+	return changes(a, b), nil
+}
+
+// flattenAny flattens the JSON form of v, redacting template secrets.
+func flattenAny(v any, m map[string]string) {
+	raw, _ := json.Marshal(v)
+	var x any
+	_ = json.Unmarshal(raw, &x)
+	tmp := map[string]string{}
+	walk("", x, tmp)
+	for p, val := range tmp {
+		if isSecretPath(p) {
+			val = fmt.Sprintf("%s#%d", Redacted, fingerprint(val, 0))
+		}
+		m[p] = val
+	}
+	delete(m, "time")
+	delete(m, "expected_version")
+}
+
+// isSecretPath matches template.password and template.secrets[…].value.
+func isSecretPath(p string) bool {
+	if strings.HasSuffix(p, ".template.password") {
+		return true
+	}
+	i := strings.Index(p, ".template.secrets[")
+	return i >= 0 && strings.HasSuffix(p, "].value")
 }
 
 // flatten writes the leaves of s's JSON form into m. Secret values are

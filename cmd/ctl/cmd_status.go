@@ -68,10 +68,13 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", h.ID, h.Cloud, h.Driver, h.Capacity, h.APIAddr, h.Liveness, since)
 	}
-	if len(hvs) == 0 {
-		fmt.Fprintln(tw, "(none)\t\t\t\t\t\t")
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	return tw.Flush()
+	if len(hvs) == 0 {
+		fmt.Fprintln(stdout, "(no hypervisors)")
+	}
+	return nil
 }
 
 func printPeers(w io.Writer, peers []api.Peer) {
