@@ -2,7 +2,6 @@ package fsm
 
 import (
 	"cmp"
-	"crypto/subtle"
 	"encoding/hex"
 	"slices"
 	"time"
@@ -83,29 +82,29 @@ func applyCreateACLToken(s *State, _ uint64, c *CreateACLToken) (any, error) {
 	if c.Bootstrap && s.managementTokens() > 0 {
 		return nil, reject(ErrConflict, "acl already bootstrapped")
 	}
-	if _, dup := s.ACLTokens[t.AccessorID]; dup {
+	if _, dup := s.ACLToken(t.AccessorID); dup {
 		return nil, reject(ErrConflict, "acl token %q exists", t.AccessorID)
 	}
-	if _, dup := s.ACLTokenBySecretHash(t.SecretHash); dup {
+	if _, dup := s.ACLTokens[t.SecretHash]; dup {
 		return nil, reject(ErrConflict, "acl token %q: secret already in use", t.AccessorID)
 	}
 	t.Created = utc(t.Created)
 	if s.ACLTokens == nil {
 		s.ACLTokens = map[string]ACLToken{}
 	}
-	s.ACLTokens[t.AccessorID] = t
+	s.ACLTokens[t.SecretHash] = t
 	return nil, nil
 }
 
 func applyDeleteACLToken(s *State, _ uint64, c *DeleteACLToken) (any, error) {
-	t, ok := s.ACLTokens[c.AccessorID]
+	t, ok := s.ACLToken(c.AccessorID)
 	if !ok {
 		return nil, reject(ErrNotFound, "acl token %q", c.AccessorID)
 	}
 	if t.Management && s.managementTokens() == 1 {
 		return nil, reject(ErrInUse, "acl token %q is the last management token", c.AccessorID)
 	}
-	delete(s.ACLTokens, c.AccessorID)
+	delete(s.ACLTokens, t.SecretHash)
 	return nil, nil
 }
 
@@ -119,24 +118,24 @@ func (s *State) managementTokens() int {
 	return n
 }
 
-// ACLTokenBySecretHash finds the token whose SecretHash is hash. It scans
-// every token with a constant-time comparison (token counts are small; no
-// early exit on a partial match).
+// ACLTokenBySecretHash finds the token whose SecretHash is hash: a map
+// lookup, since State.ACLTokens is keyed by the hash. (Lookup timing can
+// at most reveal something about a SHA-256 of a 256-bit random secret,
+// which does not help to find the secret.)
 func (s *State) ACLTokenBySecretHash(hash string) (ACLToken, bool) {
-	var found ACLToken
-	ok := false
-	for _, t := range s.ACLTokens {
-		if subtle.ConstantTimeCompare([]byte(t.SecretHash), []byte(hash)) == 1 {
-			found, ok = t, true
-		}
-	}
-	return found, ok
+	t, ok := s.ACLTokens[hash]
+	return t, ok
 }
 
-// ACLToken returns the token with the given accessor ID.
+// ACLToken returns the token with the given accessor ID (a scan: only
+// token management uses it).
 func (s *State) ACLToken(accessorID string) (ACLToken, bool) {
-	t, ok := s.ACLTokens[accessorID]
-	return t, ok
+	for _, t := range s.ACLTokens {
+		if t.AccessorID == accessorID {
+			return t, true
+		}
+	}
+	return ACLToken{}, false
 }
 
 // ACLTokenList returns all tokens sorted by accessor ID.

@@ -66,3 +66,14 @@ func TestRecordEvaluationGoesWithGroup(t *testing.T) {
 		t.Fatal("evaluations kept for a deleted group")
 	}
 }
+
+// evalCommand generates a record-evaluation for the property test.
+func (g *gen) evalCommand() (MessageType, any) {
+	e := Evaluation{Time: g.now(), Current: g.r.Intn(6), Serving: g.r.Intn(6), Recommended: g.r.Intn(8),
+		Desired: g.r.Intn(8), Average: g.r.Float64(), Load: 5 * g.r.Float64(), Missing: g.r.Intn(4) == 0}
+	if g.r.Intn(2) == 0 {
+		f, u := 4*g.r.Float64(), 6*g.r.Float64()
+		e.Forecast, e.ForecastUpper, e.Model = &f, &u, "holt-winters"
+	}
+	return RecordEvaluationType, RecordEvaluation{Tenant: g.pick("t1", "t2", "t3"), Group: g.pick("g1", "g2"), Evaluation: e}
+}

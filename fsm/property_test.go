@@ -149,7 +149,9 @@ func (g *gen) command() (MessageType, any) {
 	case 17:
 		return g.aclCommand() // commands_acl_test.go
 	default:
-		switch g.r.Intn(5) {
+		switch g.r.Intn(6) {
+		case 5:
+			return g.evalCommand() // commands_eval_test.go
 		case 0:
 			return SetSettingsType, SetSettings{Settings: Settings{ActivityCap: g.r.Intn(30), MetricHistoryCap: g.r.Intn(10),
 				InstanceSampleCap: g.r.Intn(5), FiredSlotCap: g.r.Intn(4)}}
@@ -328,6 +330,11 @@ func checkInvariants(t testing.TB, i int, s *State) {
 	for k, m := range s.Metrics {
 		if len(m) > s.Settings.MetricHistoryCap {
 			t.Fatalf("entry %d: metrics %s %d > cap", i, k, len(m))
+		}
+	}
+	for k, e := range s.Evaluations {
+		if len(e) > s.Settings.MetricHistoryCap || s.Groups[k] == nil {
+			t.Fatalf("entry %d: evaluations %s: %d entries (cap %d), group exists %v", i, k, len(e), s.Settings.MetricHistoryCap, s.Groups[k] != nil)
 		}
 	}
 }

@@ -281,8 +281,8 @@ type State struct {
 	// Evaluations are the autoscaler's per-group evaluation history (by
 	// GroupKey), oldest first; see commands_eval.go.
 	Evaluations map[string][]Evaluation `json:"evaluations,omitempty"`
-	// ACLTokens are the ACL tokens by accessor ID (secret hashes only; see
-	// commands_acl.go).
+	// ACLTokens are the ACL tokens keyed by their SecretHash (the SHA-256
+	// of the secret, never the secret; see commands_acl.go).
 	ACLTokens map[string]ACLToken `json:"acl_tokens,omitempty"`
 
 	idx index // derived; rebuilt by normalize, never serialised

@@ -426,3 +426,36 @@ func TestProperties(t *testing.T) {
 		}
 	}
 }
+
+func TestShortCycle(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	shape := []float64{34, 30, 25, 25, 29, 41, 26, 18, 25, 29, 28, 15, 12, 13, 13}
+	cyc := make([]float64, 90)
+	noise := make([]float64, 90)
+	ramp := make([]float64, 90)
+	for i := range cyc {
+		cyc[i] = shape[i%15] + r.NormFloat64()*0.5
+		noise[i] = 20 + r.NormFloat64()*4
+		ramp[i] = float64(i) + r.NormFloat64()
+	}
+	if p, _ := shortCycle(cyc); p != 15 {
+		t.Errorf("15-period cycle: got %d", p)
+	}
+	for name, y := range map[string][]float64{"noise": noise, "ramp": ramp} {
+		if p, rr := shortCycle(y); p != 0 {
+			t.Errorf("%s: false cycle %d (r=%.2f)", name, p, rr)
+		}
+	}
+	// The cyclic level: 5 cycles of history, target 1: the next 4 steps'
+	// phases are 34, 30, 25, 25 (phase of now is 14) → peak 34.
+	var ms []Sample
+	for i := range 75 {
+		ms = append(ms, Sample{At: t0.Add(-time.Duration(74-i) * time.Minute), Value: shape[i%15] / 10, Instances: 10})
+	}
+	g := spec(1, 100, Policy{Proactive: &Proactive{Target: 1, Window: Duration(30 * time.Minute), Quantile: 0.8,
+		CycleWindow: Duration(75 * time.Minute), Horizon: Duration(4 * time.Minute)}})
+	d := Decide(Input{Group: g, Instances: group(10), Metrics: ms, Now: t0})
+	if d.Desired != 34 || !strings.Contains(d.Formula, "cycle of 15") {
+		t.Fatalf("cyclic: %s", d.Reason())
+	}
+}

@@ -117,9 +117,11 @@ func defaultPolicy(o NamedOptions) GroupSpec {
 	return GroupSpec{
 		CooldownOut: -1, CooldownIn: -1,
 		Policies: []Policy{
-			// Distribution-free headroom: the 80th percentile of the last 30 min's
-			// load plus its upward trend over the lead time.
-			{Name: "lead", Proactive: &Proactive{Target: o.Target, Window: Duration(30 * o.Interval), Quantile: 0.8}},
+			// Distribution-free headroom: the 80th percentile of the last 30
+			// evaluations' load plus its upward trend over the lead time; where
+			// the last 90 show a strong short cycle, the 80th percentile of
+			// the same phase in past cycles, over the horizon.
+			{Name: "lead", Proactive: &Proactive{Target: o.Target, Window: Duration(30 * o.Interval), Quantile: 0.8, CycleWindow: Duration(90 * o.Interval)}},
 			// Never stay overloaded: at least enough instances for the load
 			// just observed at 100% utilisation.
 			{Name: "overload", Target: &TargetTracking{Target: 1, Tolerance: f64(0), ScaleInTolerance: f64(0)}},

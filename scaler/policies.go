@@ -216,6 +216,12 @@ func trend(y []float64) (level, slope, sigma float64, n int) {
 
 func proactive(p *Policy, o *observation, scratch []float64) Proposal {
 	s := p.Proactive
+	if s.Quantile > 0 && s.CycleWindow > 0 {
+		long := o.loadSeries(s.CycleWindow.D(), scratch)
+		if period, r := shortCycle(long); period > 0 {
+			return cyclic(p, o, long, period, r)
+		}
+	}
 	y := o.loadSeries(s.Window.D(), scratch)
 	level, slope, sigma, n := trend(y)
 	if n < 2 || math.IsNaN(level) {
@@ -392,4 +398,82 @@ func quantileFormula(qq float64, window Duration, q, slope, h, target float64, d
 	b = append(b, ")="...)
 	b = strconv.AppendInt(b, int64(d), 10)
 	return string(b)
+}
+
+// minCycleCorr is the autocorrelation of the load's changes at the best lag
+// that counts as a cycle: only a strong, regular cycle qualifies (Poisson
+// noise, trends, flash crowds and level shifts stay below it).
+const minCycleCorr = 0.8
+
+// shortCycle finds the lag (2 … len/4) at which the one-period changes of
+// y correlate most, and returns it when the correlation reaches
+// minCycleCorr; 0 otherwise (also when y has gaps).
+func shortCycle(y []float64) (int, float64) {
+	n := len(y)
+	if n < 12 {
+		return 0, 0
+	}
+	var buf [512]float64
+	if n-1 > len(buf) {
+		return 0, 0
+	}
+	d := buf[:n-1]
+	var mean float64
+	for i := 1; i < n; i++ {
+		if math.IsNaN(y[i]) || math.IsNaN(y[i-1]) {
+			return 0, 0
+		}
+		d[i-1] = y[i] - y[i-1]
+		mean += d[i-1]
+	}
+	mean /= float64(n - 1)
+	var den float64
+	for i := range d {
+		d[i] -= mean
+		den += d[i] * d[i]
+	}
+	if den == 0 {
+		return 0, 0
+	}
+	m := len(d)
+	best, bestR := 0, 0.0
+	for lag := 2; lag <= m/4; lag++ {
+		var num float64
+		for i := lag; i < m; i++ {
+			num += d[i] * d[i-lag]
+		}
+		// Normalised per term, so longer lags are not penalised.
+		if r := (num / float64(m-lag)) / (den / float64(m)); r > bestR {
+			best, bestR = lag, r
+		}
+	}
+	if bestR < minCycleCorr {
+		return 0, bestR
+	}
+	return best, bestR
+}
+
+// cyclic sizes each horizon step for the q-quantile of the same phase in
+// the past cycles of y (oldest first, y[len-1] = now) and takes the peak.
+func cyclic(p *Policy, o *observation, y []float64, period int, r float64) Proposal {
+	s := p.Proactive
+	n := len(y)
+	h := max(1, int(s.Horizon.D()/o.period))
+	var buf [64]float64
+	peak := 0.0
+	for j := 1; j <= h; j++ {
+		vals := buf[:0]
+		for i := n - 1 + j - period; i >= 0 && len(vals) < len(buf); i -= period {
+			if i < n {
+				vals = append(vals, y[i])
+			}
+		}
+		if len(vals) == 0 {
+			continue
+		}
+		peak = math.Max(peak, quantileOf(vals, s.Quantile))
+	}
+	d := ceil(peak / s.Target)
+	return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d,
+		Formula: fmt.Sprintf("proactive: cycle of %d periods (r=%.2f): ceil(q%.2f same-phase peak %.2f/%.2f)=%d", period, r, s.Quantile, peak, s.Target, d)}
 }

@@ -279,6 +279,12 @@ type Proactive struct {
 	// window's load instead of its latest value, and Confidence is ignored —
 	// a distribution-free margin that covers noise, spikes and short cycles.
 	Quantile float64 `json:"quantile,omitempty" yaml:"quantile,omitempty"`
+	// CycleWindow, when set (quantile mode), looks for a short cycle (a
+	// period of 2 to CycleWindow/4 metric periods, e.g. timer-driven jobs
+	// every 15 min) in the load's changes over this window; when one stands
+	// out, the level for each step of the horizon is the q-quantile of the
+	// same phase in the past cycles instead of the whole window's.
+	CycleWindow Duration `json:"cycle_window,omitempty" yaml:"cycle_window,omitempty"`
 }
 
 // Predictive sizes the group for a forecast of its total load over the lead
@@ -559,6 +565,9 @@ func (p *Policy) validate(f string) error {
 		}
 		if s.Quantile < 0 || s.Quantile >= 1 {
 			return invalid(f+".proactive.quantile", "must be in [0, 1)")
+		}
+		if s.CycleWindow < 0 {
+			return invalid(f+".proactive.cycle_window", "must be ≥ 0")
 		}
 	case p.Predictive != nil:
 		s := p.Predictive

@@ -119,12 +119,13 @@ func (c *Converger) Run(ctx context.Context) error {
 // Converge runs one pass: it plans every group against the current state
 // and writes the plan (one create and one update command per group).
 func (c *Converger) Converge(ctx context.Context) error {
-	var plans []Plan
+	var in Inputs
 	var index uint64
 	c.cfg.Cluster.FSM().Read(func(s *fsm.State) {
 		index = s.Index
-		plans = PlanAll(s)
+		in = Gather(s)
 	})
+	plans := Decide(in) // outside the FSM's lock
 	if len(plans) == 0 {
 		return nil
 	}

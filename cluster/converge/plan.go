@@ -48,31 +48,66 @@ func capMin(a, b int) int {
 //     are cancelled, provisioning ones are terminated.
 //
 // Groups being deleted are left to the FSM's drain.
-func PlanAll(s *fsm.State) []Plan {
-	clouds := s.CloudList()
-	hyps := s.HypervisorList("")
-	alive := map[string]bool{}
-	hypLoad := map[string]int{}
-	unplaced := map[string]int{}
-	for _, in := range s.Instances {
-		if !in.Live() {
+func PlanAll(s *fsm.State) []Plan { return Decide(Gather(s)) }
+
+// Inputs is the part of the state a plan depends on, copied out of the
+// FSM so that planning runs without holding its lock.
+type Inputs struct {
+	Clouds      []fsm.Cloud
+	Hypervisors []fsm.Hypervisor
+	// CloudLive is each cloud's live instance count.
+	CloudLive map[string]int
+	// HypervisorLive counts live instances per hypervisor; Unplaced per
+	// cloud the live ones without a hypervisor yet.
+	HypervisorLive map[string]int
+	Unplaced       map[string]int
+	Groups         []GroupInputs
+}
+
+// GroupInputs is one group with its live instances (oldest first).
+type GroupInputs struct {
+	Group fsm.Group
+	Live  []fsm.Instance
+}
+
+// Gather copies the inputs of a plan out of s (call inside FSM.Read).
+func Gather(s *fsm.State) Inputs {
+	in := Inputs{Clouds: s.CloudList(), Hypervisors: s.HypervisorList(""), CloudLive: map[string]int{},
+		HypervisorLive: map[string]int{}, Unplaced: map[string]int{}}
+	for _, cl := range in.Clouds {
+		in.CloudLive[cl.Name] = s.CloudLiveCount(cl.Name)
+	}
+	for _, inst := range s.Instances {
+		if !inst.Live() {
 			continue
 		}
-		if in.Hypervisor == "" {
-			unplaced[in.Cloud]++
+		if inst.Hypervisor == "" {
+			in.Unplaced[inst.Cloud]++
 		} else {
-			hypLoad[in.Hypervisor]++
+			in.HypervisorLive[inst.Hypervisor]++
 		}
 	}
+	for _, g := range s.AllGroups() {
+		if g.Deleting {
+			continue
+		}
+		in.Groups = append(in.Groups, GroupInputs{Group: g, Live: s.LiveGroupInstances(g.Tenant, g.Name)})
+	}
+	return in
+}
+
+// Decide plans every group of the inputs (pure; see PlanAll).
+func Decide(in Inputs) []Plan {
+	alive := map[string]bool{}
 	// What each cloud can still take.
 	free := map[string]int{}
-	for _, cl := range clouds {
+	for _, cl := range in.Clouds {
 		cf := unlimited
 		if cl.Capacity > 0 {
-			cf = max(0, cl.Capacity-s.CloudLiveCount(cl.Name))
+			cf = max(0, cl.Capacity-in.CloudLive[cl.Name])
 		}
 		hf, some := 0, false
-		for _, h := range hyps {
+		for _, h := range in.Hypervisors {
 			if h.Cloud != cl.Name || h.Liveness != fsm.LivenessAlive {
 				continue
 			}
@@ -84,27 +119,27 @@ func PlanAll(s *fsm.State) []Plan {
 			if h.Capacity <= 0 {
 				hf = unlimited
 			} else {
-				hf += max(0, h.Capacity-hypLoad[h.ID])
+				hf += max(0, h.Capacity-in.HypervisorLive[h.ID])
 			}
 		}
 		if !some {
 			hf = 0
 		} else if hf != unlimited {
-			hf = max(0, hf-unplaced[cl.Name])
+			hf = max(0, hf-in.Unplaced[cl.Name])
 		}
 		free[cl.Name] = capMin(cf, hf)
 	}
 	priority := map[string]int{}
-	for _, cl := range clouds {
+	for _, cl := range in.Clouds {
 		priority[cl.Name] = cl.Priority
 	}
 
 	var plans []Plan
-	for _, g := range s.AllGroups() {
-		if g.Deleting {
+	for _, gi := range in.Groups {
+		if gi.Group.Deleting {
 			continue
 		}
-		p := planGroup(g, s.LiveGroupInstances(g.Tenant, g.Name), clouds, priority, free, alive)
+		p := planGroup(gi.Group, gi.Live, in.Clouds, priority, free, alive)
 		if len(p.Create) > 0 || len(p.Updates) > 0 {
 			plans = append(plans, p)
 		}

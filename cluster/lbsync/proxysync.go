@@ -53,9 +53,10 @@ type ProxySync struct {
 	log  hclog.Logger
 	wake waker
 
-	mu     sync.Mutex
-	groups map[string]*groupProxy
-	rates  map[string]float64
+	mu      sync.Mutex
+	groups  map[string]*groupProxy
+	rates   map[string]float64
+	stopped bool // Run has returned: Sync starts nothing any more
 
 	closing sync.WaitGroup // graceful shutdowns of deleted groups' proxies
 }
@@ -132,9 +133,11 @@ func NewProxySync(cfg ProxyConfig) (*ProxySync, error) {
 
 // Run synchronises until ctx ends, then shuts every proxy down (waiting up
 // to each group's drain period for established connections) and returns.
+// A ProxySync runs once.
 func (s *ProxySync) Run(ctx context.Context) error {
 	loop(ctx, s.wake, s.cfg.Resync, func() { s.syncOnce(time.Now()) })
 	s.mu.Lock()
+	s.stopped = true
 	left := s.groups
 	s.groups = map[string]*groupProxy{}
 	s.rates = map[string]float64{}
@@ -158,6 +161,9 @@ func (s *ProxySync) syncOnce(now time.Time) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
 	seen := make(map[string]bool, len(gs))
 	for _, g := range gs {
 		seen[g.Key] = true

@@ -21,6 +21,8 @@ import (
 var (
 	// ErrConfig: a configuration is incomplete or malformed.
 	ErrConfig = errors.New("lbsync: invalid config")
+	// ErrUnknownCloud: the controller's cloud is not in the FSM yet.
+	ErrUnknownCloud = errors.New("lbsync: unknown cloud")
 )
 
 // Source is what the synchronisers read: the replicated state.

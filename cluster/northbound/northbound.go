@@ -176,10 +176,7 @@ func rejection(err error) error {
 		return err
 	}
 	reason := fsm.Reason(err)
-	msg := err.Error()
-	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, cluster.ErrCommandRejected.Error()) {
-		msg = msg[i+2:]
-	}
+	msg := strings.TrimPrefix(err.Error(), cluster.ErrCommandRejected.Error()+": ")
 	for _, r := range fsmReasons {
 		if reason == r.reason || (reason == "" || reason == "bad_command") && strings.Contains(msg, r.text) {
 			// Drop ErrCommandRejected from the chain (it maps to 422)

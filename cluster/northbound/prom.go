@@ -105,7 +105,14 @@ func (c *collector) observeWrite(t fsm.MessageType, d time.Duration, err error) 
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	prometheus.DescribeByCollect(c, ch)
+	c.applied.Describe(ch)
+	c.writeDur.Describe(ch)
+	c.writeFails.Describe(ch)
+	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descRaftLast, descRaftApplied, descRaftLeader,
+		descTenants, descGroups, descInstances, descDesired, descLive, descMin, descMax, descSuspended,
+		descDecisions, descActions, descActivity, descForecastErr, descForecastLast} {
+		ch <- d
+	}
 }
 
 func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
@@ -193,27 +200,26 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 // forecastWindow points, and the absolute error of the newest one.
 func forecastError(points []fsm.MetricPoint) (mape, last float64, ok bool) {
 	n, sum := 0, 0.0
-	for i := len(points) - 1; i >= 0 && n < forecastWindow; i-- {
+	for i, seen := len(points)-1, 0; i >= 0 && seen < forecastWindow; i-- {
 		p := points[i]
 		if p.Forecast == nil {
 			continue
 		}
 		actual := p.AvgCPU * float64(p.Instances)
 		diff := math.Abs(*p.Forecast - actual)
-		if n == 0 {
-			last = diff
+		if !ok {
+			last, ok = diff, true
 		}
+		seen++
 		if actual > 0 {
 			sum += diff / actual
 			n++
-		} else if n == 0 {
-			ok = true
 		}
 	}
-	if n == 0 {
-		return 0, last, ok
+	if n > 0 {
+		mape = sum / float64(n)
 	}
-	return sum / float64(n), last, true
+	return mape, last, ok
 }
 
 func (a *API) metricsHandler() http.Handler {

@@ -26,7 +26,7 @@ func (r *Reconciler) adopt(ctx context.Context, v *view) []fsm.InstanceUpdate {
 		if !usable(h) {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.ListTimeout)
 		list, err := r.client(h).List(cctx, r.cfg.Cluster.Term())
 		cancel()
 		if err != nil {

@@ -45,8 +45,12 @@ type Config struct {
 	Cluster Cluster
 	// Cloud is the cloud this controller runs; only its instances and
 	// hypervisors are touched.
-	Cloud  string
-	Logger hclog.Logger
+	Cloud string
+	// CloudPriority is the priority the cloud is registered with when the
+	// FSM does not know it yet (lower is preferred; groups' own cloud
+	// preferences override it). An existing record is never changed.
+	CloudPriority int
+	Logger        hclog.Logger
 	// HTTPClient talks to the hypervisor agents (mutual TLS: a client with
 	// the controller's certificate). nil: a client with a 30 s timeout.
 	HTTPClient *http.Client
@@ -55,8 +59,10 @@ type Config struct {
 	// StatsInterval is how often the hypervisors' stats are aggregated
 	// into RecordMetrics (default 15s; negative disables).
 	StatsInterval time.Duration
-	// CallTimeout bounds one node API call (default 30s).
+	// CallTimeout bounds a create or delete call (default 30s);
+	// ListTimeout a list or stats call, which every pass makes (default 5s).
 	CallTimeout time.Duration
+	ListTimeout time.Duration
 	// Parallel bounds concurrent creates and deletes (default 8).
 	Parallel int
 	// DefaultTemplate is used for groups without a template (dev mode: the
@@ -101,6 +107,9 @@ func New(cfg Config) (*Reconciler, error) {
 	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 30 * time.Second
+	}
+	if cfg.ListTimeout <= 0 {
+		cfg.ListTimeout = 5 * time.Second
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
@@ -170,12 +179,14 @@ type view struct {
 	groups    map[string]fsm.Group // by group key
 	tenants   map[string]fsm.Tenant
 	logs      map[string]bool // tenant -> LogSamples
+	cloud     bool            // the cloud is registered
 }
 
 func (r *Reconciler) read() *view {
 	v := &view{byID: map[string]fsm.Instance{}, hypByID: map[string]fsm.Hypervisor{},
 		groups: map[string]fsm.Group{}, tenants: map[string]fsm.Tenant{}, logs: map[string]bool{}}
 	r.cfg.Cluster.FSM().Read(func(s *fsm.State) {
+		_, v.cloud = s.Clouds[r.cfg.Cloud]
 		v.instances = s.CloudInstances(r.cfg.Cloud)
 		v.hyps = s.HypervisorList(r.cfg.Cloud)
 		for _, in := range v.instances {
@@ -236,6 +247,9 @@ func (r *Reconciler) isBusy(id string) bool {
 // background (bounded by Parallel); their results wake the loop.
 func (r *Reconciler) Reconcile(ctx context.Context) {
 	v := r.read()
+	if !v.cloud {
+		r.registerCloud(ctx)
+	}
 	var ups []fsm.InstanceUpdate
 
 	// 1. Instances on hypervisors gossip declared failed (or gone) are lost.
@@ -292,6 +306,21 @@ func (r *Reconciler) Reconcile(ctx context.Context) {
 	// Provisioning instances not being created right now (a restart, a
 	// failed report) are created again: Create is idempotent by ID.
 	r.place(ctx, v)
+}
+
+// registerCloud records this cloud in the FSM (the converger places
+// instances only in known clouds).
+func (r *Reconciler) registerCloud(ctx context.Context) {
+	actx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	defer cancel()
+	_, err := r.cfg.Cluster.Apply(actx, fsm.UpsertCloudType, fsm.UpsertCloud{Cloud: fsm.Cloud{Name: r.cfg.Cloud, Priority: r.cfg.CloudPriority}})
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("register cloud", "error", err)
+		}
+		return
+	}
+	r.log.Info("cloud registered", "priority", r.cfg.CloudPriority)
 }
 
 func livenessOf(h fsm.Hypervisor, ok bool) string {

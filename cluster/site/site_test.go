@@ -85,8 +85,10 @@ type lab struct {
 	agent  *nodes.Agent
 	client *nodes.Client
 	log    hclog.Logger
-	stop   context.CancelFunc
-	done   chan struct{}
+	// home is the controller running the site reconciler (default srv).
+	home *cluster.Server
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 func newLab(t *testing.T) *lab {
@@ -107,53 +109,9 @@ func newLab(t *testing.T) *lab {
 		return srv.LeadershipEstablished(), "not leader yet"
 	})
 
-	agent, err := nodes.NewAgent(nodes.AgentConfig{
-		NodeID: "hv1", Cloud: "local", Driver: nodes.DriverProcess, APIAddr: "127.0.0.1:0",
-		DataDir: t.TempDir(), Logger: log, SyncInterval: 200 * time.Millisecond, SampleInterval: 300 * time.Millisecond,
-		DefaultHealth: health.Check{Interval: 300 * time.Millisecond, Timeout: 300 * time.Millisecond},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := agent.Start(); err != nil {
-		t.Fatal(err)
-	}
+	agent := startAgent(t, log)
 	l := &lab{t: t, srv: srv, agent: agent, client: nodes.NewClient(agent.URL(), nil), log: log}
-	t.Cleanup(func() {
-		// Leave no process behind, whatever happened.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if list, err := agent.Driver().List(ctx); err == nil {
-			for _, in := range list {
-				_ = agent.Driver().Delete(ctx, in.ID)
-			}
-		}
-		_ = agent.Shutdown(ctx)
-	})
-
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := json.Marshal(tenant.Template{
-		Driver: tenant.DriverProcess,
-		Process: &driver.ProcessTemplate{Command: exe, Args: []string{"-test.run=^$"},
-			Env: map[string]string{envWorkload: "1"}},
-		Health: &tenant.Health{Type: tenant.HealthHTTP, Path: "/healthz", Interval: scaler.Duration(300 * time.Millisecond),
-			Timeout: scaler.Duration(300 * time.Millisecond), Grace: scaler.Duration(10 * time.Second), UnhealthyThreshold: 2},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	l.apply(fsm.UpsertCloud{Cloud: fsm.Cloud{Name: "local", Priority: 1}})
-	l.apply(fsm.UpsertHypervisor{Hypervisor: fsm.Hypervisor{ID: "hv1", Cloud: "local", Driver: "process",
-		APIAddr: agent.Addr(), Capacity: 16, Liveness: fsm.LivenessAlive, Since: now}})
-	l.apply(fsm.ApplyTenant{Time: now,
-		Tenant: fsm.TenantSpec{Name: "acme", Networks: []fsm.Network{{Name: "net", Subnets: []fsm.Subnet{
-			{CIDR: "198.18.1.0/24", Gateway: "198.18.1.1", RangeStart: "198.18.1.10", RangeEnd: "198.18.1.60"}}}}},
-		Groups: []fsm.GroupSpec{{Name: "web", Min: 2, Max: 10, Template: tmpl, DrainPeriod: 500 * time.Millisecond}},
-	})
+	seed(t, l.apply, agent.Addr())
 
 	conv, err := converge.New(converge.Config{Cluster: srv, Logger: log, Interval: 300 * time.Millisecond,
 		ReapInterval: 500 * time.Millisecond, ReapAfter: 3 * time.Second})
@@ -166,8 +124,66 @@ func newLab(t *testing.T) *lab {
 	return l
 }
 
+// startAgent starts a hypervisor agent (process driver, loopback) and
+// deletes every instance it holds at the end of the test.
+func startAgent(t *testing.T, log hclog.Logger) *nodes.Agent {
+	t.Helper()
+	agent, err := nodes.NewAgent(nodes.AgentConfig{
+		NodeID: "hv1", Cloud: "local", Driver: nodes.DriverProcess, APIAddr: "127.0.0.1:0",
+		DataDir: t.TempDir(), Logger: log, SyncInterval: 200 * time.Millisecond, SampleInterval: 300 * time.Millisecond,
+		DefaultHealth: health.Check{Interval: 300 * time.Millisecond, Timeout: 300 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Leave no process behind, whatever happened.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if list, err := agent.Driver().List(ctx); err == nil {
+			for _, in := range list {
+				_ = agent.Driver().Delete(ctx, in.ID)
+			}
+		}
+		_ = agent.Shutdown(ctx)
+	})
+	return agent
+}
+
+// seed registers the agent as hypervisor hv1 and tenant
+// acme with group web (min 2, the test binary as workload).
+func seed(t *testing.T, apply func(fsm.Command), agentAddr string) {
+	t.Helper()
+	tmpl, err := json.Marshal(tenant.Template{
+		Driver: tenant.DriverProcess,
+		Process: &driver.ProcessTemplate{Command: mustExe(t), Args: []string{"-test.run=^$"},
+			Env: map[string]string{envWorkload: "1"}},
+		Health: &tenant.Health{Type: tenant.HealthHTTP, Path: "/healthz", Interval: scaler.Duration(300 * time.Millisecond),
+			Timeout: scaler.Duration(300 * time.Millisecond), Grace: scaler.Duration(10 * time.Second), UnhealthyThreshold: 2},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	// Cloud "local" is not registered here: its site reconciler does that.
+	apply(fsm.UpsertHypervisor{Hypervisor: fsm.Hypervisor{ID: "hv1", Cloud: "local", Driver: "process",
+		APIAddr: agentAddr, Capacity: 16, Liveness: fsm.LivenessAlive, Since: now}})
+	apply(fsm.ApplyTenant{Time: now,
+		Tenant: fsm.TenantSpec{Name: "acme", Networks: []fsm.Network{{Name: "net", Subnets: []fsm.Subnet{
+			{CIDR: "198.18.1.0/24", Gateway: "198.18.1.1", RangeStart: "198.18.1.10", RangeEnd: "198.18.1.60"}}}}},
+		Groups: []fsm.GroupSpec{{Name: "web", Min: 2, Max: 10, Template: tmpl, DrainPeriod: 500 * time.Millisecond}},
+	})
+}
+
 func (l *lab) startReconciler() {
-	rec, err := site.New(site.Config{Cluster: l.srv, Cloud: "local", Logger: l.log,
+	home := l.home
+	if home == nil {
+		home = l.srv
+	}
+	rec, err := site.New(site.Config{Cluster: home, Cloud: "local", Logger: l.log,
 		Resync: 300 * time.Millisecond, StatsInterval: 500 * time.Millisecond, CallTimeout: 15 * time.Second})
 	if err != nil {
 		l.t.Fatal(err)

@@ -23,7 +23,7 @@ func (r *Reconciler) RecordStats(ctx context.Context) {
 		if !usable(h) {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.ListTimeout)
 		st, err := r.client(h).Stats(cctx, r.cfg.Cluster.Term(), 0)
 		cancel()
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"aas/cluster"
+	"aas/cluster/northbound"
+	"aas/nodes"
 	"aas/nodes/gossip"
 )
 
@@ -174,8 +177,6 @@ func runServerAgent(ctx context.Context, fs *flag.FlagSet, f agentFlags, key []b
 			defer os.RemoveAll(dir)
 			cfg.DataDir = dir
 		}
-		// Seam: the dev agent also runs a hypervisor agent with the process
-		// driver in this process once nodes/ provides the node API.
 	} else if cfg.DataDir == "" {
 		return usageErr(fs, "-data-dir is required with -server")
 	}
@@ -183,8 +184,31 @@ func runServerAgent(ctx context.Context, fs *flag.FlagSet, f agentFlags, key []b
 	if err != nil {
 		return err
 	}
+	if err := northbound.Register(srv, logger); err != nil {
+		_ = srv.Shutdown()
+		return err
+	}
 	fmt.Fprintf(stdout, "agent started: id=%s http=%s raft=%s gossip=%s data-dir=%s\n",
 		srv.ID(), srv.HTTPAddr(), srv.RaftAddr(), srv.GossipAddr(), cfg.DataDir)
+	if f.dev {
+		// The dev agent is also a hypervisor: node API with the process
+		// driver on a free loopback port, announced in gossip.
+		hv, err := startHypervisor(hypervisorSpec{
+			NodeID: f.nodeID + "-hv", Cloud: cfg.Cloud, Driver: "process", APIAddr: "127.0.0.1:0",
+			GossipAddr: "127.0.0.1:0", DataDir: filepath.Join(cfg.DataDir, "hypervisor"),
+			Capacity: f.capacity, Fast: true, Logger: logger,
+		})
+		if err != nil {
+			_ = srv.Shutdown()
+			return err
+		}
+		defer hv.stop(logger)
+		if err := cluster.JoinWithRetry(ctx, hv.gossip, []string{srv.GossipAddr()}, time.Second); err != nil && ctx.Err() == nil {
+			_ = srv.Shutdown()
+			return err
+		}
+		fmt.Fprintf(stdout, "dev hypervisor started: id=%s api=%s\n", f.nodeID+"-hv", hv.agent.Addr())
+	}
 	select {
 	case <-ctx.Done():
 		logger.Info("signal received; shutting down (without leaving; use 'ctl leave' to leave)")
@@ -193,33 +217,88 @@ func runServerAgent(ctx context.Context, fs *flag.FlagSet, f agentFlags, key []b
 	return srv.Shutdown()
 }
 
-// runHypervisorAgent runs the gossip member of a hypervisor host.
-// Seam: the node API (instances through the driver) is served by nodes/
-// once it lands; this agent only announces the host and its metadata.
+// hypervisorSpec is what a hypervisor agent needs.
+type hypervisorSpec struct {
+	NodeID, Cloud, Driver, APIAddr, GossipAddr, DataDir string
+	Capacity                                            int
+	Key                                                 []byte
+	Fast                                                bool
+	Logger                                              hclog.Logger
+}
+
+// hypervisor is a running node API plus its gossip member.
+type hypervisor struct {
+	agent  *nodes.Agent
+	gossip *gossip.Node
+}
+
+// startHypervisor starts the node API (aas/nodes) and announces it in
+// gossip with role hypervisor.
+func startHypervisor(h hypervisorSpec) (*hypervisor, error) {
+	agent, err := nodes.NewAgent(nodes.AgentConfig{NodeID: h.NodeID, Cloud: h.Cloud, Driver: h.Driver,
+		APIAddr: h.APIAddr, DataDir: h.DataDir, Logger: h.Logger})
+	if err != nil {
+		return nil, err
+	}
+	if err := agent.Start(); err != nil {
+		return nil, err
+	}
+	var timing gossip.Timing
+	if h.Fast {
+		timing = gossip.FastTiming()
+	}
+	g, err := gossip.Start(gossip.Config{
+		NodeID: h.NodeID, BindAddr: h.GossipAddr, Key: h.Key, Logger: h.Logger, Timing: timing,
+		Meta: gossip.Meta{NodeID: h.NodeID, Role: gossip.RoleHypervisor, Cloud: h.Cloud, Driver: h.Driver,
+			Capacity: h.Capacity, APIAddr: agent.Addr()},
+	})
+	if err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = agent.Shutdown(ctx)
+		return nil, err
+	}
+	return &hypervisor{agent: agent, gossip: g}, nil
+}
+
+// stop leaves gossip (the leader records "left") and stops the node API;
+// instances keep running and are adopted on the next start.
+func (h *hypervisor) stop(logger hclog.Logger) {
+	if err := h.gossip.Leave(5 * time.Second); err != nil {
+		logger.Warn("gossip leave failed", "error", err)
+	}
+	_ = h.gossip.Shutdown()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.agent.Shutdown(ctx); err != nil {
+		logger.Warn("node API shutdown", "error", err)
+	}
+}
+
+// runHypervisorAgent runs a hypervisor host: the node API (aas/nodes)
+// and its gossip member, joined to a controller's gossip address.
 func runHypervisorAgent(ctx context.Context, f agentFlags, key []byte, logger hclog.Logger, stdout io.Writer) error {
 	joins := splitList(f.join)
 	if len(joins) == 0 {
 		return errors.New("-hypervisor needs -join GOSSIP_ADDR of a controller")
 	}
-	n, err := gossip.Start(gossip.Config{
-		NodeID: f.nodeID, BindAddr: f.gossipAddr, Key: key, Logger: logger,
-		Meta: gossip.Meta{NodeID: f.nodeID, Role: gossip.RoleHypervisor, Cloud: f.cloud, Driver: f.driver, Capacity: f.capacity, APIAddr: f.apiAddr},
-	})
+	if f.dataDir == "" {
+		return errors.New("-hypervisor needs -data-dir (term fence, instance state)")
+	}
+	hv, err := startHypervisor(hypervisorSpec{NodeID: f.nodeID, Cloud: f.cloud, Driver: f.driver, APIAddr: f.apiAddr,
+		GossipAddr: f.gossipAddr, DataDir: f.dataDir, Capacity: f.capacity, Key: key, Logger: logger})
 	if err != nil {
 		return err
 	}
-	defer n.Shutdown()
-	if err := cluster.JoinWithRetry(ctx, n, joins, 5*time.Second); err != nil {
+	defer hv.stop(logger)
+	if err := cluster.JoinWithRetry(ctx, hv.gossip, joins, 5*time.Second); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
-	fmt.Fprintf(stdout, "hypervisor agent started: id=%s gossip=%s joined=%s\n", f.nodeID, n.Addr(), strings.Join(joins, ","))
+	fmt.Fprintf(stdout, "hypervisor agent started: id=%s api=%s gossip=%s joined=%s\n", f.nodeID, hv.agent.Addr(), hv.gossip.Addr(), strings.Join(joins, ","))
 	<-ctx.Done()
 	logger.Info("signal received; leaving gossip")
-	if err := n.Leave(5 * time.Second); err != nil {
-		logger.Warn("leave failed", "error", err)
-	}
 	return nil
 }

@@ -41,6 +41,7 @@ func TestAgentFlagErrors(t *testing.T) {
 		{"bad profile", []string{"agent", "-dev", "-raft-profile", "warp"}, "raft profile"},
 		{"stray argument", []string{"agent", "-dev", "extra"}, "unexpected arguments"},
 		{"hypervisor without join", []string{"agent", "-hypervisor", "-node-id", "h", "-gossip-addr", "127.0.0.1:0"}, "needs -join"},
+		{"hypervisor without data dir", []string{"agent", "-hypervisor", "-node-id", "h", "-join", "127.0.0.1:1"}, "needs -data-dir"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,6 +90,15 @@ func TestDevAgentStatusLeave(t *testing.T) {
 	rc, out, errs := runCtl("status")
 	if rc != 0 || !strings.Contains(out, "Leader: dev") || !strings.Contains(out, "HYPERVISOR") {
 		t.Fatalf("status rc=%d out=%q err=%q", rc, out, errs)
+	}
+	// The dev agent's own hypervisor registers through gossip.
+	waitStatus := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out, "dev-hv") || !strings.Contains(out, "alive") {
+		if time.Now().After(waitStatus) {
+			t.Fatalf("dev hypervisor not alive in status:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+		_, out, _ = runCtl("status")
 	}
 	rc, out, _ = runCtl("peers", "list")
 	if rc != 0 || !strings.Contains(out, "dev") || !strings.Contains(out, "leader") {

@@ -113,9 +113,13 @@ func (l *Lab) NewHypervisor(id, cloud, join string) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{ID: id, bin: l.Bin, Gossip: g, logPath: filepath.Join(l.Dir, id+".log")}
+	api, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{ID: id, bin: l.Bin, Gossip: g, DataDir: filepath.Join(l.Dir, id), logPath: filepath.Join(l.Dir, id+".log")}
 	n.Args = []string{"-hypervisor", "-node-id", id, "-cloud", cloud, "-driver", "process",
-		"-api-addr", "127.0.0.1:7073", "-gossip-addr", g, "-join", join}
+		"-api-addr", api, "-gossip-addr", g, "-data-dir", n.DataDir, "-join", join}
 	return n, nil
 }
 

@@ -276,8 +276,8 @@ func newState(tr *trace.Trace, spec *scaler.GroupSpec, cfg Config) *state {
 	// Samples kept: enough for the longest window any policy reads.
 	w := spec.MetricPeriod.D()
 	for _, p := range spec.Policies {
-		if p.Proactive != nil && p.Proactive.Window.D() > w {
-			w = p.Proactive.Window.D()
+		if p.Proactive != nil {
+			w = max(w, p.Proactive.Window.D(), p.Proactive.CycleWindow.D())
 		}
 	}
 	s.keep = int(w/cfg.Interval) + 2

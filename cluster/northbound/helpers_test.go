@@ -1,0 +1,149 @@
+package northbound
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"aas/cluster"
+	"aas/fsm"
+)
+
+// testNode is a single-node controller on 127.0.0.1 with the northbound
+// API registered, and a clock the test controls.
+type testNode struct {
+	srv  *cluster.Server
+	api  *API
+	base string
+	now  time.Time
+}
+
+func startNode(t testing.TB) *testNode {
+	t.Helper()
+	n := &testNode{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	srv, err := cluster.New(cluster.Config{
+		NodeID: "nb1", Cloud: "c1", DataDir: t.TempDir(),
+		HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true,
+		// Slower than the fast profile: -race on few shared cores.
+		Raft: cluster.RaftTiming{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
+			LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 20 * time.Millisecond},
+		Logger: hclog.NewNullLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	n.srv = srv
+	n.api, err = New(srv, Options{Now: func() time.Time { return n.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.base = "http://" + srv.HTTPAddr()
+	deadline := time.Now().Add(15 * time.Second)
+	for !srv.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("single node did not become leader")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	return n
+}
+
+// do sends a request and returns the status and body.
+func (n *testNode) do(t testing.TB, method, path string, body []byte, hdr ...string) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, n.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, data
+}
+
+// must sends a request that must answer want, decoding JSON into out.
+func (n *testNode) must(t testing.TB, want int, method, path string, body []byte, out any) {
+	t.Helper()
+	code, data := n.do(t, method, path, body)
+	if code != want {
+		t.Fatalf("%s %s: status %d, want %d: %s", method, path, code, want, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("%s %s: decoding %s: %v", method, path, data, err)
+		}
+	}
+}
+
+func jsonBody(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// apply commits an fsm command directly (setup the API has no route for).
+func (n *testNode) apply(t testing.TB, c fsm.Command) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := n.srv.Apply(ctx, c.CommandType(), c); err != nil {
+		t.Fatalf("apply %T: %v", c, err)
+	}
+}
+
+// stateIndex is the index of the last command the FSM accepted.
+func (n *testNode) stateIndex() uint64 {
+	var i uint64
+	n.srv.FSM().Read(func(st *fsm.State) { i = st.Index })
+	return i
+}
+
+// repoFile finds a file relative to the repository root (walking up from
+// the package directory to the directory holding go.mod).
+func repoFile(t testing.TB, rel string) []byte {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the package directory")
+		}
+		dir = parent
+	}
+	data, err := os.ReadFile(filepath.Join(dir, rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}

@@ -1,0 +1,8 @@
+package tlsutil
+
+import (
+	"io"
+	"log"
+)
+
+func nullLog() *log.Logger { return log.New(io.Discard, "", 0) }
