@@ -218,9 +218,6 @@ func loadSeries(points []fsm.MetricPoint, m scaler.Metric, iv time.Duration, now
 			continue
 		}
 		b := int(d / iv) // interval b is (now−(b+1)iv, now−b·iv]
-		if d%iv == 0 && b > 0 {
-			b--
-		}
 		if b >= window {
 			continue
 		}

@@ -28,10 +28,25 @@ type testNode struct {
 
 func startNode(t testing.TB) *testNode {
 	t.Helper()
+	n := newNode(t, "nb1", true)
+	deadline := time.Now().Add(15 * time.Second)
+	for !n.srv.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("single node did not become leader")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	return n
+}
+
+// newNode starts a controller with the API; bootstrap makes it a
+// single-node cluster, otherwise it waits to be joined.
+func newNode(t testing.TB, id string, bootstrap bool) *testNode {
+	t.Helper()
 	n := &testNode{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	srv, err := cluster.New(cluster.Config{
-		NodeID: "nb1", Cloud: "c1", DataDir: t.TempDir(),
-		HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true,
+		NodeID: id, Cloud: "c1", DataDir: t.TempDir(),
+		HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: bootstrap,
 		// Slower than the fast profile: -race on few shared cores.
 		Raft: cluster.RaftTiming{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 			LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 20 * time.Millisecond},
@@ -47,13 +62,6 @@ func startNode(t testing.TB) *testNode {
 		t.Fatal(err)
 	}
 	n.base = "http://" + srv.HTTPAddr()
-	deadline := time.Now().Add(15 * time.Second)
-	for !srv.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("single node did not become leader")
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
 	return n
 }
 

@@ -66,6 +66,7 @@ type API struct {
 	timeout time.Duration
 	reg     *prometheus.Registry
 	metrics *collector
+	applied *appliedWaiter
 }
 
 // Register adds the northbound routes and /metrics to srv with default
@@ -92,6 +93,7 @@ func New(srv *cluster.Server, opts Options) (a *API, err error) {
 	a = &API{srv: srv, log: opts.Logger.Named("northbound"), now: opts.Now, seal: opts.SealSecret,
 		timeout: opts.ApplyTimeout, reg: opts.Registry}
 	a.metrics = newCollector(srv)
+	a.applied = newAppliedWaiter(srv.FSM())
 	if err := a.reg.Register(a.metrics); err != nil {
 		return nil, fmt.Errorf("northbound: prometheus: %w", err)
 	}
@@ -138,6 +140,8 @@ func (a *API) routes(rt *api.Router) {
 
 // apply commits one command and turns an FSM rejection into an API error
 // with the right status (the cluster's generic mapping would say 422).
+// It returns once the local state includes the command, so a handler reads
+// its own write even on a follower.
 func (a *API) apply(ctx context.Context, t fsm.MessageType, payload any) (cluster.Applied, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
@@ -146,6 +150,9 @@ func (a *API) apply(ctx context.Context, t fsm.MessageType, payload any) (cluste
 	a.metrics.observeWrite(t, time.Since(start), err)
 	if err != nil {
 		return res, rejection(err)
+	}
+	if err := a.applied.wait(ctx, res.Index); err != nil {
+		return res, err
 	}
 	return res, nil
 }

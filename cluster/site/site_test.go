@@ -335,12 +335,16 @@ func TestGroupLifecycle(t *testing.T) {
 	l := newLab(t)
 
 	// min 2: two instances reach running and answer HTTP.
+	began := time.Now()
 	two := l.converged(2)
+	t.Logf("loops started → 2 running and healthy: %v", time.Since(began).Round(time.Millisecond))
 	answers(t, two)
 
 	// Scale out to 5.
+	began = time.Now()
 	l.setDesired(5)
 	five := l.converged(5)
+	t.Logf("desired 2 → 5 running and healthy: %v", time.Since(began).Round(time.Millisecond))
 	answers(t, five)
 	agent, err := l.agentIDs()
 	if err != nil {
@@ -356,6 +360,7 @@ func TestGroupLifecycle(t *testing.T) {
 	}
 
 	// Scale in to 2: three drain, then terminate, and their processes go.
+	began = time.Now()
 	l.setDesired(2)
 	var victims []string
 	waitFor(t, 20*time.Second, "three instances leaving", func() (bool, string) {
@@ -369,6 +374,7 @@ func TestGroupLifecycle(t *testing.T) {
 		return len(victims) == 3, summary(ins)
 	})
 	kept := l.converged(2)
+	t.Logf("desired 5 → 2 (drain period 500ms) → 3 deleted: %v", time.Since(began).Round(time.Millisecond))
 	for _, in := range kept {
 		if slices.Contains(victims, in.ID) {
 			t.Fatalf("victim %s still running", in.ID)
@@ -393,11 +399,13 @@ func TestGroupLifecycle(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	began = time.Now()
 	waitFor(t, 30*time.Second, victim.ID+" failed", func() (bool, string) {
 		in, ok := find(l.instances(), victim.ID)
 		return !ok || in.State == fsm.StateFailed, in.ID + "=" + string(in.State)
 	})
 	replaced := l.converged(2)
+	t.Logf("SIGKILL → failed → replacement running and healthy: %v", time.Since(began).Round(time.Millisecond))
 	for _, in := range replaced {
 		if in.ID == victim.ID {
 			t.Fatalf("killed instance %s counted as running", victim.ID)

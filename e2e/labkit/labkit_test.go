@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -186,5 +188,48 @@ func TestReadStateRejects(t *testing.T) {
 func TestTeardownRefusesForeignPrefix(t *testing.T) {
 	if err := Teardown(&State{Prefix: "x"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("err %v, want ErrInvalid", err)
+	}
+}
+
+// TestTeardownKillsOnlyLabAgents checks the PID-reuse guard: a recorded
+// PID whose command line is not a lab agent survives Teardown; a process
+// that looks like one of the lab's agents (recorded or not) is killed.
+func TestTeardownKillsOnlyLabAgents(t *testing.T) {
+	const prefix = "aaslab-t0e5t1"
+	start := func(args ...string) *exec.Cmd {
+		t.Helper()
+		cmd := exec.Command("sh", append([]string{"-c", "sleep 60; :"}, args...)...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // like startAgent
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); <-done })
+		return cmd
+	}
+	foreign := start("agent", "-node-id", "someone-else")
+	recorded := start("agent", "-node-id", prefix+"-c1")
+	unrecorded := start("agent", "-node-id", prefix+"-c2-hv1")
+	st := &State{Prefix: prefix, Controllers: []ControllerInfo{
+		{ID: prefix + "-c1", PID: recorded.Process.Pid},
+		{ID: prefix + "-c9", PID: foreign.Process.Pid}, // a recycled PID
+	}}
+	if err := Teardown(st); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		pid   int
+		alive bool
+	}{
+		{"foreign process with a recorded PID", foreign.Process.Pid, true},
+		{"recorded lab agent", recorded.Process.Pid, false},
+		{"unrecorded lab agent", unrecorded.Process.Pid, false},
+	}
+	for _, tt := range tests {
+		if got := procAlive(tt.pid); got != tt.alive {
+			t.Errorf("%s (pid %d): alive %v, want %v", tt.name, tt.pid, got, tt.alive)
+		}
 	}
 }

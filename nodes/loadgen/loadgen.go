@@ -233,7 +233,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		select {
 		case r, ok := <-results:
 			if !ok {
-				report(time.Now())
+				if now := time.Now(); winReq > 0 && now.Sub(winStart) >= cfg.ReportEvery/10 {
+					report(now)
+				}
 				total.Close()
 				return summary(&total, errs, pacer.Total(), time.Since(began)), nil
 			}
