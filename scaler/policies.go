@@ -216,6 +216,9 @@ func trend(y []float64) (level, slope, sigma float64, n int) {
 
 func proactive(p *Policy, o *observation, scratch []float64) Proposal {
 	s := p.Proactive
+	if s.Coverage > 0 {
+		return quantileProvisioning(p, o, scratch)
+	}
 	if s.Quantile > 0 && s.CycleWindow > 0 {
 		long := o.loadSeries(s.CycleWindow.D(), scratch)
 		if period, r := shortCycle(long); period > 0 {

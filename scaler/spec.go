@@ -285,6 +285,13 @@ type Proactive struct {
 	// out, the level for each step of the horizon is the q-quantile of the
 	// same phase in the past cycles instead of the whole window's.
 	CycleWindow Duration `json:"cycle_window,omitempty" yaml:"cycle_window,omitempty"`
+	// Coverage p in (0, 1): when set, quantile provisioning (quantile.go) —
+	// size for the p-quantile of the load's conditional distribution over
+	// the horizon: a level/damped-trend (and short-cycle) point forecast
+	// plus the empirical p-quantile of its recent standardised errors at
+	// each step of the horizon, calibrated on Window. Quantile and
+	// Confidence are then ignored.
+	Coverage float64 `json:"coverage,omitempty" yaml:"coverage,omitempty"`
 }
 
 // Predictive sizes the group for a forecast of its total load over the lead
@@ -568,6 +575,9 @@ func (p *Policy) validate(f string) error {
 		}
 		if s.CycleWindow < 0 {
 			return invalid(f+".proactive.cycle_window", "must be ≥ 0")
+		}
+		if s.Coverage < 0 || s.Coverage >= 1 {
+			return invalid(f+".proactive.coverage", "must be in [0, 1)")
 		}
 	case p.Predictive != nil:
 		s := p.Predictive

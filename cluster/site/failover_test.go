@@ -81,7 +81,7 @@ func TestLeaderFailoverNoDuplicates(t *testing.T) {
 	}
 	li := leaderOf()
 
-	agent := startAgent(t, log)
+	agent := startAgent(t, log, "hv1")
 	l := &lab{t: t, srv: servers[li], home: servers[0], agent: agent, client: nodes.NewClient(agent.URL(), nil), log: log}
 	seed(t, l.apply, agent.Addr())
 	l.startReconciler()

@@ -109,7 +109,7 @@ func newLab(t *testing.T) *lab {
 		return srv.LeadershipEstablished(), "not leader yet"
 	})
 
-	agent := startAgent(t, log)
+	agent := startAgent(t, log, "hv1")
 	l := &lab{t: t, srv: srv, agent: agent, client: nodes.NewClient(agent.URL(), nil), log: log}
 	seed(t, l.apply, agent.Addr())
 
@@ -126,10 +126,10 @@ func newLab(t *testing.T) *lab {
 
 // startAgent starts a hypervisor agent (process driver, loopback) and
 // deletes every instance it holds at the end of the test.
-func startAgent(t *testing.T, log hclog.Logger) *nodes.Agent {
+func startAgent(t *testing.T, log hclog.Logger, id string) *nodes.Agent {
 	t.Helper()
 	agent, err := nodes.NewAgent(nodes.AgentConfig{
-		NodeID: "hv1", Cloud: "local", Driver: nodes.DriverProcess, APIAddr: "127.0.0.1:0",
+		NodeID: id, Cloud: "local", Driver: nodes.DriverProcess, APIAddr: "127.0.0.1:0",
 		DataDir: t.TempDir(), Logger: log, SyncInterval: 200 * time.Millisecond, SampleInterval: 300 * time.Millisecond,
 		DefaultHealth: health.Check{Interval: 300 * time.Millisecond, Timeout: 300 * time.Millisecond},
 	})

@@ -168,7 +168,6 @@ func runServerAgent(ctx context.Context, fs *flag.FlagSet, f agentFlags, key []b
 		if !set["gossip-addr"] {
 			cfg.GossipAddr = "127.0.0.1:0"
 		}
-		cfg.GossipFast = true
 		if cfg.DataDir == "" {
 			dir, err := os.MkdirTemp("", "aas-dev-")
 			if err != nil {
@@ -196,7 +195,7 @@ func runServerAgent(ctx context.Context, fs *flag.FlagSet, f agentFlags, key []b
 		hv, err := startHypervisor(hypervisorSpec{
 			NodeID: f.nodeID + "-hv", Cloud: cfg.Cloud, Driver: "process", APIAddr: "127.0.0.1:0",
 			GossipAddr: "127.0.0.1:0", DataDir: filepath.Join(cfg.DataDir, "hypervisor"),
-			Capacity: f.capacity, Fast: true, Logger: logger,
+			Capacity: f.capacity, Logger: logger,
 		})
 		if err != nil {
 			_ = srv.Shutdown()
