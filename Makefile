@@ -5,7 +5,7 @@ PKGS      := ./...
 TRACES    ?= ../shared/traces
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run dev demo test test-short e2e bench bench-elasticity lint vet fmt-check tidy-check import-check clean
+.PHONY: all build run dev demo test test-short e2e bench bench-elasticity lint vet fmt-check tidy-check import-check clean lab-up lab-down
 
 all: build
 
@@ -65,3 +65,10 @@ clean:
 ## bench-elasticity: the simulator on every trace in $(TRACES) against the baselines; writes docs/elasticity.md.
 bench-elasticity: build
 	TRACES=$(TRACES) CTL=./$(BIN) bash scripts/bench-elasticity.sh
+
+## lab-up / lab-down: the three-cloud lab in network namespaces (root).
+lab-up: build
+	$(GO) run ./e2e/lab up -clouds 3 -ctl $(BIN)
+
+lab-down:
+	$(GO) run ./e2e/lab down

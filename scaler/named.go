@@ -112,6 +112,13 @@ var named = map[string]func(o NamedOptions) GroupSpec{
 	DefaultPolicyName: defaultPolicy,
 }
 
+// Default policy knobs: the coverage target (the cost/SLO trade-off) and the
+// calibration window of the error quantiles, in evaluations.
+const (
+	defaultCoverage    = 0.97
+	defaultCalibration = 240
+)
+
 // defaultPolicy is what a group gets when it names none; see DESIGN.md.
 func defaultPolicy(o NamedOptions) GroupSpec {
 	return GroupSpec{
@@ -121,7 +128,7 @@ func defaultPolicy(o NamedOptions) GroupSpec {
 			// evaluations' load plus its upward trend over the lead time; where
 			// the last 90 show a strong short cycle, the 80th percentile of
 			// the same phase in past cycles, over the horizon.
-			{Name: "lead", Proactive: &Proactive{Target: o.Target, Window: Duration(30 * o.Interval), Quantile: 0.8, CycleWindow: Duration(90 * o.Interval)}},
+			{Name: "lead", Proactive: &Proactive{Target: o.Target, Window: Duration(defaultCalibration * o.Interval), Coverage: defaultCoverage, CycleWindow: Duration(90 * o.Interval)}},
 			// Never stay overloaded: at least enough instances for the load
 			// just observed at 100% utilisation.
 			{Name: "overload", Target: &TargetTracking{Target: 1, Tolerance: f64(0), ScaleInTolerance: f64(0)}},

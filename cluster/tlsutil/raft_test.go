@@ -32,19 +32,10 @@ type raftNode struct {
 
 func startRaft(t *testing.T, id string, f Files) *raftNode {
 	t.Helper()
-	server, err := MutualConfig(f)
+	tr, err := NewRaftTransport("127.0.0.1:0", nil, f, 3, 2*time.Second, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := MutualClientConfig(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl, err := NewStreamLayer("127.0.0.1:0", nil, server, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: sl, MaxPool: 3, Timeout: 2 * time.Second, Logger: hclog.NewNullLogger()})
 	conf := raft.DefaultConfig()
 	conf.LocalID = raft.ServerID(id)
 	conf.HeartbeatTimeout = 300 * time.Millisecond

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -124,4 +125,29 @@ func (c *handshakeConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.Conn.Write(p)
+}
+
+// NewRaftTransport is the mutual-TLS replacement for
+// raft.NewTCPTransportWithLogger: it builds MutualConfig and
+// MutualClientConfig from files, a StreamLayer on bind, and a
+// NetworkTransport over it.
+func NewRaftTransport(bind string, advertise net.Addr, files Files, maxPool int, timeout time.Duration, logger hclog.Logger) (*raft.NetworkTransport, error) {
+	server, err := MutualConfig(files)
+	if err != nil {
+		return nil, err
+	}
+	client, err := MutualClientConfig(files)
+	if err != nil {
+		return nil, err
+	}
+	sl, err := NewStreamLayer(bind, advertise, server, client)
+	if err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: sl, MaxPool: maxPool, Timeout: timeout, Logger: logger,
+	}), nil
 }

@@ -168,11 +168,12 @@ func runTenantApply(name string, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return printRejection(stderr, pos[0], err)
 	}
-	verb := "updated"
 	if res.Created {
-		verb = "created"
+		// Every field is new: 'ctl tenant get' shows them.
+		fmt.Fprintf(stdout, "tenant %s created: version %d\n", res.Tenant, res.Version)
+		return nil
 	}
-	fmt.Fprintf(stdout, "tenant %s %s: version %d (%d change(s))\n", res.Tenant, verb, res.Version, len(res.Changes))
+	fmt.Fprintf(stdout, "tenant %s updated: version %d (%d change(s))\n", res.Tenant, res.Version, len(res.Changes))
 	for _, c := range res.Changes {
 		fmt.Fprintf(stdout, "  %s\n", c)
 	}

@@ -124,6 +124,9 @@ func TestNorthboundCommands(t *testing.T) {
 	if rc, _, errs := runCtl("tenant", "apply", "-version", "0", next); rc != 1 || !strings.Contains(errs, "409") {
 		t.Fatalf("stale apply: rc=%d %q", rc, errs)
 	}
+	if out := mustCtl(t, "tenant", "apply", "-version", "1", next); !strings.Contains(out, "updated: version 2 (1 change(s))") || !strings.Contains(out, "5 → 6") {
+		t.Fatalf("update: %q", out)
+	}
 	// A file conflicting with another tenant: file:line: field from the agent.
 	other := seedFile(t, "other.yml", func(s string) string {
 		return strings.NewReplacer("t_name: demo", "t_name: other", "public_ip: 45.45.45.45", "public_ip: 45.45.45.46").Replace(s)
@@ -136,7 +139,7 @@ func TestNorthboundCommands(t *testing.T) {
 	if out := mustCtl(t, "group", "scale", "-reason", "test, \"quoted\"", group, "4"); !strings.Contains(out, "desired 4") {
 		t.Fatalf("scale: %q", out)
 	}
-	if out := mustCtl(t, "group", "scale", group, "9"); !strings.Contains(out, "desired 5 (requested 9") {
+	if out := mustCtl(t, "group", "scale", group, "9"); !strings.Contains(out, "desired 6 (requested 9") {
 		t.Fatalf("clamped scale: %q", out)
 	}
 	if rc, _, _ := runCtl("group", "scale", "demo", "3"); rc != 2 {

@@ -1,5 +1,5 @@
-// Small DOM helpers: elements are built with textContent only (never
-// innerHTML), so API data can never inject markup.
+// Small DOM helpers: elements are built from text nodes only (markup is
+// never parsed from strings), so API data can never inject markup.
 
 /** h builds an HTML element: h('td', {class: 'num'}, 'text', child...). */
 export function h(tag, attrs, ...children) {

@@ -1,0 +1,164 @@
+package scaler
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Quantile provisioning (Proactive.Coverage > 0): size the group for the
+// p-quantile of the load over the provisioning horizon.
+//
+// An instance ordered now serves from now + lead time on, and an instance
+// removed now cannot be back before the lead time has passed, so the count
+// decided now must cover every step of the horizon (now … lead + one
+// period). For each step k of it the policy forecasts the load with a
+// damped-trend exponential smoother (Holt, on the load with its short
+// cycle removed when one is detected) and adds the empirical p-quantile of
+// the smoother's own recent k-step errors, standardised by √forecast
+// (per-interval counts are roughly Poisson: the noise grows like the square
+// root of the level; the empirical quantile absorbs whatever the true
+// dispersion is). desired = ceil(max_k upper_k / target).
+//
+// Everything is recomputed from the metric window at each decision (a few
+// hundred points, one pass): no state outside Input, no fitting.
+
+// Smoothing constants of the point forecast (per metric period). They are
+// properties of the method, not of a workload: α = 0.3 follows a level
+// within ~3 periods (the lead time), β and φ keep a trend only while it
+// persists and fade it within a few periods.
+const (
+	qpAlpha = 0.3
+	qpBeta  = 0.1
+	qpPhi   = 0.8
+	// qpBurnIn periods of the window only initialise the smoother.
+	qpBurnIn = 10
+	// qpMaxWindow bounds the series the policy reads (periods).
+	qpMaxWindow = 2048
+)
+
+// qpScale is the noise scale at forecast level f (load units): √f, floored
+// at one unit so that an idle group's noise is not magnified.
+func qpScale(f float64) float64 { return math.Sqrt(math.Max(f, 1)) }
+
+func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal {
+	s := p.Proactive
+	win := max(s.Window, s.CycleWindow).D()
+	if int(win/o.period) > qpMaxWindow {
+		win = time.Duration(qpMaxWindow) * o.period
+	}
+	raw := o.loadSeries(win, scratch)
+	// Carry the last value over gaps; drop the leading gap.
+	start := 0
+	for start < len(raw) && math.IsNaN(raw[start]) {
+		start++
+	}
+	y := raw[start:]
+	for i := 1; i < len(y); i++ {
+		if math.IsNaN(y[i]) {
+			y[i] = y[i-1]
+		}
+	}
+	n := len(y)
+	h := max(1, int(s.Horizon.D()/o.period))
+	if n == 0 {
+		return abstain(p, o.current, "no load history")
+	}
+	if n < qpBurnIn+h+2 {
+		// Too little history to calibrate: the highest load seen.
+		pk := 0.0
+		for _, v := range y {
+			pk = math.Max(pk, v)
+		}
+		d := ceil(pk / s.Target)
+		return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d,
+			Formula: fmt.Sprintf("quantile: warming up (%d periods): ceil(max load %.2f/%.2f)=%d", n, pk, s.Target, d)}
+	}
+
+	// Short cycle (timer-driven loads): additive same-phase profile.
+	period, r := 0, 0.0
+	if s.CycleWindow > 0 {
+		c := min(n, int(s.CycleWindow.D()/o.period))
+		period, r = shortCycle(y[n-c:])
+	}
+	var seasBuf [64]float64
+	seas := seasBuf[:0]
+	if period > 0 && period <= len(seasBuf) && n >= 2*period {
+		seas = seasBuf[:period]
+		cycles := n / period
+		for c := 0; c < cycles; c++ {
+			blk := y[n-(c+1)*period : n-c*period]
+			m := 0.0
+			for _, v := range blk {
+				m += v
+			}
+			m /= float64(period)
+			for j, v := range blk {
+				seas[(n-(c+1)*period+j)%period] += v - m
+			}
+		}
+		for j := range seas {
+			seas[j] /= float64(cycles)
+		}
+	} else {
+		period = 0
+	}
+	season := func(i int) float64 {
+		if period == 0 {
+			return 0
+		}
+		return seas[i%period]
+	}
+
+	// Damped-trend smoother over the deseasonalised load; level and trend
+	// after each point.
+	var lvBuf, trBuf [qpMaxWindow]float64
+	lv, tr := lvBuf[:n], trBuf[:n]
+	l, b := y[0]-season(0), 0.0
+	lv[0], tr[0] = l, b
+	for i := 1; i < n; i++ {
+		d := y[i] - season(i)
+		nl := qpAlpha*d + (1-qpAlpha)*(l+qpPhi*b)
+		b = qpBeta*(nl-l) + (1-qpBeta)*qpPhi*b
+		l = nl
+		lv[i], tr[i] = l, b
+	}
+	fc := func(i, k int) float64 {
+		damp, ph := 0.0, 1.0
+		for j := 0; j < k; j++ {
+			ph *= qpPhi
+			damp += ph
+		}
+		return lv[i] + tr[i]*damp + season(i+k)
+	}
+
+	// Per step of the horizon: forecast now + empirical quantile of the
+	// standardised k-step errors over the window.
+	var zBuf [qpMaxWindow]float64
+	peak, peakF, peakQ, peakK := math.Inf(-1), 0.0, 0.0, 0
+	for k := 1; k <= h; k++ {
+		z := zBuf[:0]
+		for i := qpBurnIn; i+k < n; i++ {
+			f := fc(i, k)
+			z = append(z, (y[i+k]-f)/qpScale(f))
+		}
+		f := fc(n-1, k)
+		q := 0.0
+		if len(z) > 0 {
+			q = quantileOf(z, s.Coverage)
+		}
+		up := f + q*qpScale(f)
+		if up > peak {
+			peak, peakF, peakQ, peakK = up, f, q, k
+		}
+	}
+	peak = math.Max(0, peak)
+	d := ceil(peak / s.Target)
+	cyc := ""
+	if period > 0 {
+		cyc = fmt.Sprintf(", cycle %d periods (r=%.2f)", period, r)
+	}
+	return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d,
+		Formula: fmt.Sprintf("quantile: step %d/%d forecast %.2f + q%.3g(errors/√f)=%.2f×√%.2f → %.2f%s; ceil(%.2f/%.2f)=%d",
+			peakK, h, peakF, s.Coverage, peakQ, math.Max(peakF, 1), peak, cyc, peak, s.Target, d)}
+}
