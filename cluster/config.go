@@ -6,13 +6,16 @@
 package cluster
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // ErrInvalidConfig is wrapped by every Config validation failure.
@@ -120,6 +123,20 @@ type Config struct {
 
 	// Logger is the root of this node's log tree (nil: discard).
 	Logger hclog.Logger
+
+	// Seams for transport security (all optional):
+	//
+	// RaftStreamLayer replaces the plain TCP raft transport (e.g. a TLS
+	// stream layer); its Addr is advertised and RaftAddr is not bound.
+	RaftStreamLayer raft.StreamLayer
+	// HTTPTLS serves the HTTP API over TLS; controllers then call each
+	// other with https:// and PeerHTTPClient.
+	HTTPTLS *tls.Config
+	// PeerHTTPClient is the client for controller-to-controller calls
+	// (forwarding, join, discovery); nil: a pooled plain client.
+	PeerHTTPClient *http.Client
+	// HTTPMiddleware wraps the API handler (e.g. ACL checks).
+	HTTPMiddleware func(http.Handler) http.Handler
 }
 
 func (c *Config) setDefaults() {
@@ -157,8 +174,11 @@ func (c *Config) validate() error {
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: field DataDir (-data-dir) is empty", ErrInvalidConfig)
 	}
-	for _, a := range []struct{ name, v string }{{"HTTPAddr (-http-addr)", c.HTTPAddr}, {"RaftAddr (-raft-addr)", c.RaftAddr}} {
-		if err := checkAdvertisable(a.name, a.v); err != nil {
+	if err := checkAdvertisable("HTTPAddr (-http-addr)", c.HTTPAddr); err != nil {
+		return err
+	}
+	if c.RaftStreamLayer == nil {
+		if err := checkAdvertisable("RaftAddr (-raft-addr)", c.RaftAddr); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -115,8 +116,13 @@ func New(cfg Config) (*Server, error) {
 	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("cluster: http listen %s: %w", cfg.HTTPAddr, err)
 	}
-	if s.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, nil, 3, 10*time.Second, cfg.Logger.Named("raft-net")); err != nil {
+	if cfg.RaftStreamLayer != nil {
+		s.trans = raft.NewNetworkTransportWithLogger(cfg.RaftStreamLayer, 3, 10*time.Second, cfg.Logger.Named("raft-net"))
+	} else if s.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, nil, 3, 10*time.Second, cfg.Logger.Named("raft-net")); err != nil {
 		return nil, fmt.Errorf("cluster: raft transport %s: %w", cfg.RaftAddr, err)
+	}
+	if cfg.PeerHTTPClient != nil {
+		s.peerHTTP = cfg.PeerHTTPClient
 	}
 	s.self = api.Identity{
 		ID:              cfg.NodeID,
@@ -146,7 +152,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.router = api.NewRouter(logger.Named("http"))
 	s.routes()
-	s.httpSrv = &http.Server{Handler: s.router, ReadHeaderTimeout: 10 * time.Second}
+	var handler http.Handler = s.router
+	if cfg.HTTPMiddleware != nil {
+		handler = cfg.HTTPMiddleware(handler)
+	}
+	s.httpSrv = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	if cfg.HTTPTLS != nil {
+		s.httpLn = tls.NewListener(s.httpLn, cfg.HTTPTLS)
+	}
 
 	s.wg.Add(1)
 	go s.monitorLeadership()
@@ -245,6 +258,9 @@ func (s *Server) startRaft() error {
 
 // peer returns a client for another controller's HTTP API.
 func (s *Server) peer(addr string) *client.Client {
+	if s.cfg.HTTPTLS != nil && !strings.Contains(addr, "://") {
+		addr = "https://" + addr
+	}
 	return client.New(addr).WithHTTPClient(s.peerHTTP)
 }
 

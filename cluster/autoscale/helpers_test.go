@@ -234,7 +234,9 @@ func (w *world) tick() {
 		}
 		live = st.LiveGroupInstances("acme", "web")
 	})
-	sort.Slice(live, func(i, j int) bool { return live[i].Created.Before(live[j].Created) || live[i].Created.Equal(live[j].Created) && live[i].ID < live[j].ID })
+	sort.Slice(live, func(i, j int) bool {
+		return live[i].Created.Before(live[j].Created) || live[i].Created.Equal(live[j].Created) && live[i].ID < live[j].ID
+	})
 	now := time.Now()
 	switch {
 	case len(live) < desired:

@@ -413,6 +413,10 @@ func TestDashboardInChromium(t *testing.T) {
 		if err != nil {
 			t.Errorf("copy screenshot to %s: %v", dir, err)
 		}
+		// The whole page, for a human to review.
+		full := filepath.Join(dir, "dashboard-full.png")
+		runChromium(t, chromium, "--screenshot="+full, "--window-size=1400,3000", "--hide-scrollbars", url)
+		t.Logf("screenshots in %s", dir)
 	}
 }
 

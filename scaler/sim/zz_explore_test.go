@@ -49,10 +49,10 @@ func TestZZExplore(t *testing.T) {
 		r := rs[0]
 		wins := ""
 		for i, b := range base[f] {
-			ok := r.Metrics.TauU*100 < b[0] && r.InstanceHours <= 1.05*b[1]
+			ok := r.Metrics.TauU < b[0] && r.InstanceHours <= 1.05*b[1]
 			wins += fmt.Sprintf(" %v(%.3f)", map[bool]string{true: "W", false: "l"}[ok], r.InstanceHours/b[1])
 			_ = i
 		}
-		fmt.Printf("%-26s tauU %6.2f IH %9.1f |%s\n", f, r.Metrics.TauU*100, r.InstanceHours, wins)
+		fmt.Printf("%-26s tauU %6.2f IH %9.1f |%s\n", f, r.Metrics.TauU, r.InstanceHours, wins)
 	}
 }

@@ -101,6 +101,31 @@ function renderHypervisors(hs) {
   ], hs, (x) => ({ 'data-hypervisor': x.id })));
 }
 
+function kpi(label, value, note, tone) {
+  return h('div', null, h('dt', null, label), h('dd', { class: tone || null }, value, note ? h('small', null, note) : null));
+}
+
+function renderKpis(d) {
+  const items = [];
+  const peers = d.peers || [];
+  items.push(kpi('Controllers', String(peers.length), d.leader ? `leader ${d.leader.id}` : 'no leader', d.leader ? null : 'bad'));
+  if (d.hypervisors) {
+    const alive = d.hypervisors.filter((x) => x.liveness === 'alive').length;
+    items.push(kpi('Hypervisors alive', `${alive}/${d.hypervisors.length}`, null, alive < d.hypervisors.length ? 'warn' : null));
+  }
+  if (d.tenants) items.push(kpi('Tenants', String(d.tenants.length)));
+  if (d.groups) items.push(kpi('Groups', String(d.groups.length), `${d.groups.filter((g) => g.suspended).length} suspended`));
+  if (d.instances) {
+    const running = d.instances.filter((i) => i.state === 'running').length;
+    const live = d.instances.filter((i) => !['terminated', 'failed'].includes(i.state)).length;
+    items.push(kpi('Instances running', `${running}/${live}`, 'of live'));
+  }
+  const acts = (d.actions || []).filter((a) => a.from !== a.to);
+  const last = acts[acts.length - 1];
+  items.push(kpi('Last scaling action', last ? ago(last.time) : '—', last ? `${last.tenant}/${last.group} ${last.from}→${last.to}` : 'in this window'));
+  replace('kpis', items);
+}
+
 // ---- tenants and groups ---------------------------------------------------
 
 function renderTenants(ts) {
@@ -263,6 +288,7 @@ async function refresh() {
     const failed = new Map(errors.map((e) => [e.name, e.error]));
     renderLeader(data.leader, failed.get('leader'));
     if (data.peers) renderPeers(data.peers);
+    renderKpis(data);
     if (data.hypervisors && data.instances) renderClouds(data.clouds || [], data.instances, data.hypervisors);
     if (data.hypervisors) renderHypervisors(data.hypervisors);
     if (data.tenants) renderTenants(data.tenants);

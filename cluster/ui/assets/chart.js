@@ -130,7 +130,7 @@ export function drawChart(points, evals, actions, info) {
 
   // Hover read-out of the nearest point.
   if (series.length) {
-    const cursor = s('line', { class: 'axis', x1: -10, x2: -10, y1: M.top, y2: y(0), 'stroke-dasharray': '2 2' });
+    const cursor = s('line', { class: 'axis', x1: M.left, x2: M.left, y1: M.top, y2: y(0), 'stroke-dasharray': '2 2', visibility: 'hidden' });
     svg.append(cursor);
     svg.addEventListener('mousemove', (ev) => {
       if (ev.target.closest && ev.target.closest('.marker')) return;
@@ -140,9 +140,10 @@ export function drawChart(points, evals, actions, info) {
       let best = series[0];
       for (const p of series) if (Math.abs(p.t - t) < Math.abs(best.t - t)) best = p;
       cursor.setAttribute('x1', x(best.t)); cursor.setAttribute('x2', x(best.t));
+      cursor.setAttribute('visibility', 'visible');
       tip.textContent = `${clock(new Date(best.t).toISOString())} · load ${fmt(best.load)} · capacity ${fmt(best.cap)} (${best.inst} × ${fmt(info.threshold)})${best.fc !== null ? ` · forecast ${fmt(best.fc)}` : ''}`;
     });
-    svg.addEventListener('mouseleave', () => { cursor.setAttribute('x1', -10); cursor.setAttribute('x2', -10); });
+    svg.addEventListener('mouseleave', () => cursor.setAttribute('visibility', 'hidden'));
   }
 
   const last = series[series.length - 1];
