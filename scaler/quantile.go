@@ -3,6 +3,7 @@ package scaler
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -143,13 +144,13 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 			z = append(z, (y[i+k]-f)/qpScale(f))
 		}
 		f := fc(n-1, k)
-		q := 0.0
+		up := f
 		if len(z) > 0 {
-			q = quantileOf(z, s.Coverage)
+			slices.Sort(z)
+			up = qpSize(z, f, qpScale(f), s.Target, s.Coverage)
 		}
-		up := f + q*qpScale(f)
 		if up > peak {
-			peak, peakF, peakQ, peakK = up, f, q, k
+			peak, peakF, peakQ, peakK = up, f, (up-f)/qpScale(f), k
 		}
 	}
 	peak = math.Max(0, peak)
@@ -161,4 +162,38 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 	return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d,
 		Formula: fmt.Sprintf("quantile: step %d/%d forecast %.2f + q%.3g(errors/√f)=%.2f×√%.2f → %.2f%s; ceil(%.2f/%.2f)=%d",
 			peakK, h, peakF, s.Coverage, peakQ, math.Max(peakF, 1), peak, cyc, peak, s.Target, d)}
+}
+
+// QPGain is the marginal-gain threshold λ (experiment).
+var QPGain = 0.0
+
+// qpSize returns the load level to provision for at step k: starting from
+// the forecast, one instance (unit = target load units) more while it
+// lowers the probability of being under-provisioned by at least λ (the
+// price of an instance-period in under-provisioned periods), never beyond
+// the coverage quantile. z is sorted.
+func qpSize(z []float64, f, sc, unit, p float64) float64 {
+	qp := quantileSorted(z, p)
+	if QPGain <= 0 {
+		return f + qp*sc
+	}
+	n := float64(len(z))
+	above := func(level float64) float64 { // P(load > level)
+		zz := (level - f) / sc
+		i, _ := slices.BinarySearch(z, zz)
+		for i < len(z) && z[i] <= zz {
+			i++
+		}
+		return float64(len(z)-i) / n
+	}
+	s := math.Ceil(f/unit - eps)
+	limit := f + qp*sc
+	for s*unit < limit {
+		gain := (above(s*unit) - above((s+2)*unit)) / 2
+		if gain < QPGain {
+			break
+		}
+		s++
+	}
+	return math.Min(s*unit, math.Max(limit, f))
 }

@@ -119,7 +119,7 @@ func TestNewLeaderHonoursCooldown(t *testing.T) {
 	}
 	nodes := startCluster(t, 3, fastOptions())
 	leader := waitLeader(t, nodes, nil)
-	const cooldownOut = 8 * time.Second
+	const cooldownOut = 12 * time.Second
 	setupTenant(t, leader.srv, reactiveSpec(cooldownOut, -1, 0), 2)
 	w := newWorld(t, nodes, 0.9)
 	w.markDown(leader) // send through a follower: it stays up
@@ -138,13 +138,14 @@ func TestNewLeaderHonoursCooldown(t *testing.T) {
 		t.Fatal(err)
 	}
 	next := waitLeader(t, nodes, leader)
+	elected := time.Now()
 	t.Logf("leader %s → %s, %v after the scale-out", leader.srv.ID(), next.srv.ID(), time.Since(first))
 
 	// The new leader evaluates the still overloaded group and wants more,
 	// but the replicated cooldown holds it until first + cooldown.
 	waitFor(t, 30*time.Second, "the new leader's held evaluations", func() (bool, string) {
 		for _, e := range evaluations(next.srv) {
-			if e.Time.After(first) && e.Serving == 3 && e.Recommended > e.Current && e.Desired == e.Current {
+			if e.Time.After(elected) && e.Serving == 3 && e.Recommended > e.Current && e.Desired == e.Current {
 				return true, ""
 			}
 		}

@@ -12,7 +12,7 @@ import (
 // RecordStats polls every usable hypervisor's stats once and writes one
 // RecordMetrics per group with running instances in this cloud: the
 // average CPU utilisation (0..1 of the instance's allotment) over ready
-// instances (running and healthy) and the running count, plus each
+// instances (running and healthy) and how many that is, plus each
 // running instance's load (the FSM keeps those only for tenants that log
 // samples). A group without a ready, sampled instance gets no point:
 // missing metrics must not look like an idle group.
@@ -66,7 +66,6 @@ func aggregate(v *view, samples map[string]driver.Stats, def tenant.Template) []
 			a = &acc{cmd: fsm.RecordMetrics{Tenant: in.Tenant, Group: in.Group}}
 			groups[k] = a
 		}
-		a.cmd.Point.Instances++
 		s, ok := samples[in.ID]
 		if !ok {
 			continue
@@ -101,6 +100,7 @@ func aggregate(v *view, samples map[string]driver.Stats, def tenant.Template) []
 			continue
 		}
 		a.cmd.Point.AvgCPU = a.sum / float64(a.ready)
+		a.cmd.Point.Instances = a.ready // what the average is over (scaler.Sample)
 		out = append(out, a.cmd)
 	}
 	return out

@@ -331,7 +331,12 @@ func TestDashboardInChromium(t *testing.T) {
 	fx := populate(t, srv, time.Now().UTC())
 	url := "http://" + srv.HTTPAddr() + "/ui/"
 
-	dom := runChromium(t, chromium, "--dump-dom", url)
+	dom, console := runChromium(t, chromium, "--dump-dom", "--enable-logging=stderr", "--v=0", url)
+	for _, bad := range []string{"Uncaught", "Refused to", "Failed to load module"} {
+		if strings.Contains(console, bad) {
+			t.Errorf("browser console reports %q:\n%s", bad, tail(console, 3000))
+		}
+	}
 	if !strings.Contains(dom, `data-loaded="true"`) {
 		t.Fatalf("page did not finish its first refresh; DOM:\n%s", dom)
 	}
@@ -399,7 +404,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 
 	shot := filepath.Join(t.TempDir(), "dashboard.png")
-	runChromium(t, chromium, "--screenshot="+shot, "--window-size=1400,1000", "--hide-scrollbars", url)
+	_, _ = runChromium(t, chromium, "--screenshot="+shot, "--window-size=1400,1000", "--hide-scrollbars", url)
 	st, err := os.Stat(shot)
 	if err != nil || st.Size() < 20_000 {
 		t.Fatalf("screenshot %s: %v (size %d)", shot, err, sizeOf(st))
@@ -415,7 +420,9 @@ func TestDashboardInChromium(t *testing.T) {
 		}
 		// The whole page, for a human to review.
 		full := filepath.Join(dir, "dashboard-full.png")
-		runChromium(t, chromium, "--screenshot="+full, "--window-size=1400,3000", "--hide-scrollbars", url)
+		_, _ = runChromium(t, chromium, "--screenshot="+full, "--window-size=1400,3000", "--hide-scrollbars", url)
+		narrow := filepath.Join(dir, "dashboard-narrow.png")
+		_, _ = runChromium(t, chromium, "--screenshot="+narrow, "--window-size=420,2400", "--hide-scrollbars", url)
 		t.Logf("screenshots in %s", dir)
 	}
 }
@@ -432,9 +439,9 @@ func htmlEscape(s string) string {
 }
 
 // runChromium runs headless Chromium with a fresh profile and returns its
-// stdout. Virtual time lets the page's first refresh complete without
+// stdout and stderr (the console with --enable-logging=stderr). Virtual time lets the page's first refresh complete without
 // real waiting.
-func runChromium(t *testing.T, bin string, args ...string) string {
+func runChromium(t *testing.T, bin string, args ...string) (string, string) {
 	t.Helper()
 	profile := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -449,7 +456,7 @@ func runChromium(t *testing.T, bin string, args ...string) string {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("chromium %v: %v\n%s", args, err, tail(stderr.String(), 2000))
 	}
-	return stdout.String()
+	return stdout.String(), stderr.String()
 }
 
 func tail(s string, n int) string {

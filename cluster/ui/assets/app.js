@@ -160,10 +160,10 @@ function renderGroups(gs) {
     { head: 'Group', cell: (g) => h('span', null, h('strong', null, `${g.tenant}/${g.name}`)) },
     { head: 'Min / desired / max', cell: sizeCell },
     { head: 'Live', cell: (g) => String(g.live), num: true },
-    { head: 'Policy', cell: (g) => describe(g.policy).text },
+    { head: 'Policy', cls: 'wrap', cell: (g) => describe(g.policy).text },
     { head: 'Clouds', cell: (g) => (g.clouds || []).map((c) => c.cloud).join(' › ') || 'any' },
     { head: 'State', cell: (g) => g.deleting ? badge('deleting', 'warn') : g.suspended ? badge('suspended', 'warn') : badge('active', 'ok') },
-    { head: 'Last decision', cell: lastDecision },
+    { head: 'Last decision', cls: 'wrap', cell: lastDecision },
   ], gs, (g) => ({ 'data-group': `${g.tenant}/${g.name}` })));
 }
 
@@ -247,7 +247,7 @@ function renderInstances(insts) {
     { head: 'State', cell: (i) => badge(i.state, tone(i.state)) },
     { head: 'Health', cell: (i) => badge(i.health || 'unknown', tone(i.health || 'unknown')) },
     { head: 'Since', cell: (i) => h('time', { datetime: i.since, title: i.since }, ago(i.since)) },
-    { head: 'Reason', cell: (i) => i.reason || '' },
+    { head: 'Reason', cls: 'wrap', cell: (i) => i.reason || '' },
   ], sorted, (i) => ({ 'data-instance': i.id })));
 }
 

@@ -43,7 +43,7 @@ export function replace(id, ...children) {
 
 /**
  * table renders rows with columns [{head, cell(row) → node|string, num?, cls?}].
- * caption is a visually present label for assistive technology.
+ * caption is a visually hidden label for assistive technology.
  */
 export function table(caption, columns, rows, rowAttrs) {
   return h('table', null,
