@@ -16,6 +16,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"aas/cluster/acl"
+	"aas/cluster/tlsutil"
 )
 
 // ErrInvalidConfig is wrapped by every Config validation failure.
@@ -135,8 +138,39 @@ type Config struct {
 	// PeerHTTPClient is the client for controller-to-controller calls
 	// (forwarding, join, discovery); nil: a pooled plain client.
 	PeerHTTPClient *http.Client
-	// HTTPMiddleware wraps the API handler (e.g. ACL checks).
+	// HTTPMiddleware wraps the API handler (outside the ACL checks).
 	HTTPMiddleware func(http.Handler) http.Handler
+
+	// Security (all optional; see security.go and cluster/acl/DESIGN.md):
+	//
+	// TLS names the PEM files (-tls-cert, -tls-key, -tls-ca). When set:
+	// the HTTP API is HTTPS only (tlsutil.ServerConfig, no client
+	// certificates), Raft runs over mutual TLS (a peer needs a certificate
+	// signed by the CA, with an IP SAN for its Raft address), peers are
+	// called over https presenting our certificate, and NodeHTTPClient
+	// speaks mutual TLS to the hypervisor agents. All three files are
+	// required together.
+	TLS tlsutil.Files
+	// ACLEnabled puts acl.Middleware in front of the API: every request
+	// but /readyz and /v1/health needs a token (403 otherwise).
+	ACLEnabled bool
+	// ACLBootstrapToken is the secret of the first management token
+	// (at least 16 characters); empty with ACLEnabled: one is generated
+	// and handed to OnBootstrapToken once. Ignored once the cluster has a
+	// management token.
+	ACLBootstrapToken string
+	// OnBootstrapToken receives a generated bootstrap token (the agent
+	// prints it once on stdout; never logged).
+	OnBootstrapToken func(acl.CreatedToken)
+	// JoinToken (at least 16 characters) authenticates server-to-server
+	// calls (/v1/internal/...): a server without it cannot join, forward
+	// writes or add voters. Required with ACLEnabled when there are other
+	// servers.
+	JoinToken string
+	// SecretsKeyFile is the cluster key sealing tenant secrets
+	// (should_encrypt_pwd); "" uses DataDir/secrets.key, generated at
+	// first start. All controllers need the same key.
+	SecretsKeyFile string
 }
 
 func (c *Config) setDefaults() {
@@ -197,6 +231,9 @@ func (c *Config) validate() error {
 	}
 	if c.Bootstrap && c.BootstrapExpect > 1 {
 		return fmt.Errorf("%w: Bootstrap and BootstrapExpect %d exclude each other", ErrInvalidConfig, c.BootstrapExpect)
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
 	}
 	return c.Raft.validate()
 }

@@ -20,6 +20,7 @@ import (
 
 	"aas/cluster/api"
 	"aas/cluster/client"
+	"aas/cluster/tlsutil"
 	"aas/fsm"
 )
 
@@ -54,6 +55,7 @@ type Server struct {
 	store *raftboltdb.BoltStore
 	snaps *raft.FileSnapshotStore
 
+	sec    *security
 	dir    *directory
 	gossip Membership // nil when gossip is disabled
 	self   api.Identity
@@ -112,12 +114,20 @@ func New(cfg Config) (*Server, error) {
 	if err := s.openDataDir(); err != nil {
 		return nil, err
 	}
-	var err error
+	sec, err := setupSecurity(&s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.sec, cfg = sec, s.cfg
 	if s.httpLn, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 		return nil, fmt.Errorf("cluster: http listen %s: %w", cfg.HTTPAddr, err)
 	}
 	if cfg.RaftStreamLayer != nil {
 		s.trans = raft.NewNetworkTransportWithLogger(cfg.RaftStreamLayer, 3, 10*time.Second, cfg.Logger.Named("raft-net"))
+	} else if cfg.TLS.Enabled() {
+		if s.trans, err = tlsutil.NewRaftTransport(cfg.RaftAddr, nil, cfg.TLS, 3, 10*time.Second, cfg.Logger.Named("raft-net")); err != nil {
+			return nil, fmt.Errorf("cluster: raft tls transport %s: %w", cfg.RaftAddr, err)
+		}
 	} else if s.trans, err = raft.NewTCPTransportWithLogger(cfg.RaftAddr, nil, 3, 10*time.Second, cfg.Logger.Named("raft-net")); err != nil {
 		return nil, fmt.Errorf("cluster: raft transport %s: %w", cfg.RaftAddr, err)
 	}
@@ -152,7 +162,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.router = api.NewRouter(logger.Named("http"))
 	s.routes()
-	var handler http.Handler = s.router
+	s.securityRoutes()
+	handler := s.secureHandler(s.router)
 	if cfg.HTTPMiddleware != nil {
 		handler = cfg.HTTPMiddleware(handler)
 	}

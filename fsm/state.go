@@ -216,6 +216,10 @@ type MetricPoint struct {
 	RPS       float64   `json:"rps"`
 	Instances int       `json:"instances"`
 	Forecast  *float64  `json:"forecast,omitempty"`
+	// RPSMeasured says RPS was measured (the group's total request rate
+	// from the load balancers); a point without it carries no request
+	// rate, and a scaler reading rps treats it as missing, not as zero.
+	RPSMeasured bool `json:"rps_measured,omitempty"`
 }
 
 // LoadSample is one load measurement of one instance.

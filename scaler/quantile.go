@@ -28,10 +28,13 @@ import (
 // properties of the method, not of a workload: α = 0.3 follows a level
 // within ~3 periods (the lead time), β and φ keep a trend only while it
 // persists and fade it within a few periods.
-const (
+var (
 	qpAlpha = 0.3
 	qpBeta  = 0.1
 	qpPhi   = 0.8
+	QPOnlyLast = false
+	)
+const (
 	// qpBurnIn periods of the window only initialise the smoother.
 	qpBurnIn = 10
 	// qpMaxWindow bounds the series the policy reads (periods).
@@ -138,6 +141,9 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 	var zBuf [qpMaxWindow]float64
 	peak, peakF, peakQ, peakK := math.Inf(-1), 0.0, 0.0, 0
 	for k := 1; k <= h; k++ {
+		if QPOnlyLast && k < h {
+			continue
+		}
 		z := zBuf[:0]
 		for i := qpBurnIn; i+k < n; i++ {
 			f := fc(i, k)
@@ -197,3 +203,6 @@ func qpSize(z []float64, f, sc, unit, p float64) float64 {
 	}
 	return math.Min(s*unit, math.Max(limit, f))
 }
+
+// SetQP sets the smoothing constants (experiment).
+func SetQP(a, b, phi float64) { qpAlpha, qpBeta, qpPhi = a, b, phi }

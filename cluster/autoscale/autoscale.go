@@ -541,8 +541,8 @@ func instances(in []fsm.Instance) []scaler.Instance {
 // metric. A point that does not carry the metric is left out, so the
 // scaler sees the metric as missing (and never scales in on it) instead of
 // a zero: cpu reads AvgCPU over Instances; rps reads the group's total
-// RPS divided by Instances; memory and custom metrics have no point field
-// yet and are always missing.
+// RPS divided by Instances, from points with RPSMeasured only; memory and
+// custom metrics have no point field yet and are always missing.
 func samples(points []fsm.MetricPoint, m scaler.Metric, since time.Time) []scaler.Sample {
 	out := make([]scaler.Sample, 0, len(points))
 	for _, p := range points {
@@ -554,6 +554,9 @@ func samples(points []fsm.MetricPoint, m scaler.Metric, since time.Time) []scale
 		case scaler.MetricCPU, "":
 			s.Value = p.AvgCPU
 		case scaler.MetricRPS:
+			if !p.RPSMeasured {
+				continue
+			}
 			s.Value = p.RPS / float64(p.Instances)
 		default:
 			continue

@@ -226,6 +226,9 @@ func loadSeries(points []fsm.MetricPoint, m scaler.Metric, iv time.Duration, now
 		case scaler.MetricCPU, "":
 			v = p.AvgCPU * float64(p.Instances)
 		case scaler.MetricRPS:
+			if !p.RPSMeasured {
+				continue
+			}
 			v = p.RPS
 		default:
 			continue

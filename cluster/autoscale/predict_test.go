@@ -83,17 +83,20 @@ func TestChanges(t *testing.T) {
 func TestSamples(t *testing.T) {
 	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	pts := []fsm.MetricPoint{
-		{Time: t0, AvgCPU: 0.5, RPS: 100, Instances: 2},
-		{Time: t0.Add(time.Second), AvgCPU: 0.7, RPS: 300, Instances: 3},
-		{Time: t0.Add(2 * time.Second), AvgCPU: 0, RPS: 0, Instances: 0}, // nobody measured
+		{Time: t0, AvgCPU: 0.5, RPS: 100, Instances: 2, RPSMeasured: true},
+		{Time: t0.Add(time.Second), AvgCPU: 0.7, RPS: 300, Instances: 3, RPSMeasured: true},
+		{Time: t0.Add(2 * time.Second), AvgCPU: 0, RPS: 0, Instances: 0},   // nobody measured
+		{Time: t0.Add(3 * time.Second), AvgCPU: 0.6, RPS: 0, Instances: 3}, // CPU only: no rps sample
 	}
 	for _, tc := range []struct {
 		metric scaler.Metric
 		since  time.Time
 		want   []scaler.Sample
 	}{
-		{scaler.MetricCPU, t0, []scaler.Sample{{At: t0, Value: 0.5, Instances: 2}, {At: t0.Add(time.Second), Value: 0.7, Instances: 3}}},
-		{scaler.MetricCPU, t0.Add(time.Second), []scaler.Sample{{At: t0.Add(time.Second), Value: 0.7, Instances: 3}}},
+		{scaler.MetricCPU, t0, []scaler.Sample{{At: t0, Value: 0.5, Instances: 2}, {At: t0.Add(time.Second), Value: 0.7, Instances: 3},
+			{At: t0.Add(3 * time.Second), Value: 0.6, Instances: 3}}},
+		{scaler.MetricCPU, t0.Add(time.Second), []scaler.Sample{{At: t0.Add(time.Second), Value: 0.7, Instances: 3},
+			{At: t0.Add(3 * time.Second), Value: 0.6, Instances: 3}}},
 		{scaler.MetricRPS, t0, []scaler.Sample{{At: t0, Value: 50, Instances: 2}, {At: t0.Add(time.Second), Value: 100, Instances: 3}}},
 		{scaler.MetricMemory, t0, nil}, // not measured: missing, never zero
 	} {
@@ -113,11 +116,11 @@ func TestLoadSeries(t *testing.T) {
 	now := time.Date(2026, 11, 23, 12, 0, 10, 0, time.UTC)
 	at := func(s float64) time.Time { return now.Add(time.Duration(s * float64(time.Second))) }
 	pts := []fsm.MetricPoint{
-		{Time: at(-5.5), AvgCPU: 0.5, Instances: 2, RPS: 10}, // interval (-6,-5]
-		{Time: at(-4.2), AvgCPU: 0.5, Instances: 4, RPS: 30}, // (-5,-4]
-		{Time: at(-4.1), AvgCPU: 1.0, Instances: 4, RPS: 50}, // (-5,-4]
-		{Time: at(-1), AvgCPU: 0.25, Instances: 4, RPS: 70},  // (-2,-1]
-		{Time: at(0), AvgCPU: 0.5, Instances: 2, RPS: 90},    // (-1,0]
+		{Time: at(-5.5), AvgCPU: 0.5, Instances: 2, RPS: 10, RPSMeasured: true}, // interval (-6,-5]
+		{Time: at(-4.2), AvgCPU: 0.5, Instances: 4, RPS: 30, RPSMeasured: true}, // (-5,-4]
+		{Time: at(-4.1), AvgCPU: 1.0, Instances: 4, RPS: 50, RPSMeasured: true}, // (-5,-4]
+		{Time: at(-1), AvgCPU: 0.25, Instances: 4, RPS: 70, RPSMeasured: true},  // (-2,-1]
+		{Time: at(0), AvgCPU: 0.5, Instances: 2, RPS: 90, RPSMeasured: true},    // (-1,0]
 	}
 	for _, tc := range []struct {
 		metric scaler.Metric

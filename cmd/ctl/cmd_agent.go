@@ -41,6 +41,8 @@ type agentFlags struct {
 
 	driver, apiAddr string
 	capacity        int
+
+	ctrl controllerFlags
 }
 
 func runAgent(args []string, stdout, stderr io.Writer) error {
@@ -67,6 +69,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.driver, "driver", "process", "hypervisors: instance driver: process, docker or libvirt")
 	fs.StringVar(&f.apiAddr, "api-addr", "127.0.0.1:7073", "hypervisors: node API address")
 	fs.IntVar(&f.capacity, "capacity", 16, "hypervisors: instances this host can hold")
+	f.ctrl.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -187,6 +190,12 @@ func runServerAgent(ctx context.Context, fs *flag.FlagSet, f agentFlags, key []b
 		_ = srv.Shutdown()
 		return err
 	}
+	ctrl, err := startController(srv, cfg, f, logger, stdout)
+	if err != nil {
+		_ = srv.Shutdown()
+		return err
+	}
+	defer ctrl.Stop()
 	fmt.Fprintf(stdout, "agent started: id=%s http=%s raft=%s gossip=%s data-dir=%s\n",
 		srv.ID(), srv.HTTPAddr(), srv.RaftAddr(), srv.GossipAddr(), cfg.DataDir)
 	if f.dev {

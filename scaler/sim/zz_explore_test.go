@@ -25,6 +25,13 @@ func TestZZExplore(t *testing.T) {
 	cov, _ := strconv.ParseFloat(os.Getenv("COV"), 64)
 	win, _ := strconv.Atoi(os.Getenv("WIN"))
 	stab, _ := strconv.Atoi(os.Getenv("STAB"))
+	a, _ := strconv.ParseFloat(os.Getenv("A"), 64)
+	b, _ := strconv.ParseFloat(os.Getenv("B"), 64)
+	phi, _ := strconv.ParseFloat(os.Getenv("PHI"), 64)
+	if a > 0 {
+		scaler.SetQP(a, b, phi)
+	}
+	scaler.QPOnlyLast = os.Getenv("LAST") != ""
 	scaler.QPGain, _ = strconv.ParseFloat(os.Getenv("GAIN"), 64)
 	files := []string{"nasa_http_1995.csv", "worldcup98.csv", "azure_functions_2019.csv", "aws_elb_requests.csv"}
 	if f := os.Getenv("FILES"); f != "" {

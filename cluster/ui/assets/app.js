@@ -2,7 +2,7 @@
 // section from the answers. Sections whose request failed keep their last
 // rendering; the banner names the failing endpoints.
 
-import { fetchAll } from './api.js';
+import { fetchAll, token, setToken, download } from './api.js';
 import { h, replace, table, empty, code, badge, tone, ago, clock, fmt } from './dom.js';
 import { describe } from './policy.js';
 import { drawChart } from './chart.js';
@@ -296,6 +296,9 @@ async function refresh() {
     if (data.groups && data.metrics) renderCharts(data.groups, data.metrics, data.evaluations, data.actions);
     if (data.instances) renderInstances(data.instances);
     if (data.activity) renderActivity(data.activity);
+    const denied = errors.some((e) => e.error.status === 401 || e.error.status === 403);
+    $('token-form').hidden = !denied && !token();
+    $('token-forget').hidden = !token();
     const shown = errors.filter((e) => !(e.name === 'leader' && e.error.status === 503));
     const banner = $('error');
     if (shown.length) {
@@ -312,7 +315,31 @@ async function refresh() {
   }
 }
 
+function wireToken() {
+  const form = $('token-form');
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    setToken($('token').value.trim());
+    $('token').value = '';
+    refresh();
+  });
+  $('token-forget').addEventListener('click', () => { setToken(''); refresh(); });
+  for (const [id, name] of [['dl-activity', 'activity.csv'], ['dl-metrics', 'metrics.csv']]) {
+    const a = $(id);
+    a.addEventListener('click', (ev) => {
+      if (!token()) return; // a plain link works without ACLs
+      ev.preventDefault();
+      download(a.getAttribute('href').replace(/^\.\./, ''), name).catch((err) => {
+        const banner = $('error');
+        banner.hidden = false;
+        banner.textContent = `Download failed: ${err.message}`;
+      });
+    });
+  }
+}
+
 function start() {
+  wireToken();
   const sel = $('window');
   if (sel) sel.addEventListener('change', () => refresh());
   refresh();

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+
+	"github.com/hashicorp/go-hclog"
+
+	"aas/cluster"
+	"aas/cluster/controller"
+	"aas/cluster/site"
+)
+
+// controllerFlags are the agent flags of the controller services
+// (cluster/controller): load balancing and the master LB.
+type controllerFlags struct {
+	lb         string
+	lbBasePort int
+	lbAddr     string
+	uplink     string
+	priority   int
+}
+
+func (c *controllerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.lb, "lb", "", "load balancer: proxy (userspace, no root; default with -dev), iptables (DNAT; default with -server), none")
+	fs.IntVar(&c.lbBasePort, "lb-base-port", 0, "first port of group endpoints; the same on every controller (default: proxy 30000, iptables 20000)")
+	fs.StringVar(&c.lbAddr, "lb-addr", "", "iptables: this cloud's service address (default: the host of -raft-addr)")
+	fs.StringVar(&c.uplink, "uplink", "", "iptables: interface that holds tenants' public IPs while this controller leads (empty: no master LB)")
+	fs.IntVar(&c.priority, "cloud-priority", 0, "priority this cloud is registered with if new (lower is preferred)")
+}
+
+// startController starts the controller services beside srv.
+func startController(srv *cluster.Server, cfg cluster.Config, f agentFlags, logger hclog.Logger, stdout io.Writer) (*controller.Controller, error) {
+	o := controller.Options{
+		Cloud: cfg.Cloud, CloudPriority: f.ctrl.priority, LB: f.ctrl.lb, LBBasePort: f.ctrl.lbBasePort,
+		LBAddr: f.ctrl.lbAddr, Uplink: f.ctrl.uplink, Logger: logger,
+	}
+	// Groups without a template run the demo workload of this very binary.
+	if exe, err := os.Executable(); err == nil {
+		o.Site.DefaultTemplate = site.DefaultProcessTemplate(exe)
+	}
+	if o.LB == "" {
+		o.LB = controller.LBIPTables
+		if f.dev {
+			o.LB = controller.LBProxy
+		}
+	}
+	if o.LB == controller.LBIPTables && o.LBAddr == "" {
+		host, _, err := net.SplitHostPort(srv.RaftAddr())
+		if err != nil {
+			return nil, fmt.Errorf("-lb-addr: %w", err)
+		}
+		o.LBAddr = host
+	}
+	c, err := controller.Start(srv, o)
+	if err != nil {
+		return nil, err
+	}
+	eps := c.Endpoints()
+	keys := make([]string, 0, len(eps))
+	for k := range eps {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "endpoint %s http://%s\n", k, eps[k])
+	}
+	return c, nil
+}
