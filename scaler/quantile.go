@@ -29,11 +29,12 @@ import (
 // within ~3 periods (the lead time), β and φ keep a trend only while it
 // persists and fade it within a few periods.
 var (
-	qpAlpha = 0.3
-	qpBeta  = 0.1
-	qpPhi   = 0.8
+	qpAlpha    = 0.3
+	qpBeta     = 0.1
+	qpPhi      = 0.8
 	QPOnlyLast = false
-	)
+)
+
 const (
 	// qpBurnIn periods of the window only initialise the smoother.
 	qpBurnIn = 10

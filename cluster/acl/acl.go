@@ -48,6 +48,10 @@ type Identity struct {
 	Tenant string `json:"tenant,omitempty"`
 }
 
+// ServerIdentity is the identity of a request authenticated by the join
+// token (another controller): full access, like a management token.
+var ServerIdentity = Identity{AccessorID: "server", Management: true}
+
 // CanUse reports whether the identity may see and change tenant.
 func (id Identity) CanUse(tenant string) bool {
 	return id.Management || (id.Tenant != "" && id.Tenant == tenant)

@@ -95,14 +95,20 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if m.policy.InternalPrefix != "" && hasPrefix(p, m.policy.InternalPrefix) && m.join != nil {
-		if err := m.join.Check(r); err != nil {
-			m.deny(w, r, err)
+	if m.join != nil {
+		internal := m.policy.InternalPrefix != "" && hasPrefix(p, m.policy.InternalPrefix)
+		// A request carrying the join token comes from a server (e.g. a
+		// follower forwarding "remove peer" to the leader); on internal
+		// paths the join token is the only credential accepted.
+		if internal || r.Header.Get(JoinTokenHeader) != "" {
+			if err := m.join.Check(r); err != nil {
+				m.deny(w, r, err)
+				return
+			}
+			// A server: full access, like the management token.
+			m.next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), ServerIdentity)))
 			return
 		}
-		// A server: full access, like the management token.
-		m.next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), Identity{AccessorID: "server", Management: true})))
-		return
 	}
 	secret := TokenFromRequest(r)
 	if secret == "" {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"aas/cluster/acl"
 	"aas/cluster/api"
 	"aas/cluster/northbound/wire"
 	"aas/fsm"
@@ -31,6 +32,11 @@ func (a *API) handleListGroups(w http.ResponseWriter, r *http.Request) (any, err
 	if tn == "" {
 		tn = r.URL.Query().Get("tenant")
 	}
+	if tn != "" {
+		if err := authorize(r, tn); err != nil {
+			return nil, err
+		}
+	}
 	out := []wire.Group{}
 	found := tn == ""
 	a.srv.FSM().Read(func(st *fsm.State) {
@@ -42,7 +48,9 @@ func (a *API) handleListGroups(w http.ResponseWriter, r *http.Request) (any, err
 			groups = st.TenantGroups(tn)
 		}
 		for _, g := range groups {
-			out = append(out, groupView(st, g))
+			if visible(r, g.Tenant) {
+				out = append(out, groupView(st, g))
+			}
 		}
 	})
 	if !found {
@@ -53,6 +61,9 @@ func (a *API) handleListGroups(w http.ResponseWriter, r *http.Request) (any, err
 
 func (a *API) handleGetGroup(w http.ResponseWriter, r *http.Request) (any, error) {
 	tn, gn := r.PathValue("tenant"), r.PathValue("group")
+	if err := authorize(r, tn); err != nil {
+		return nil, err
+	}
 	var (
 		out wire.Group
 		ok  bool
@@ -71,6 +82,9 @@ func (a *API) handleGetGroup(w http.ResponseWriter, r *http.Request) (any, error
 
 func (a *API) handleScale(w http.ResponseWriter, r *http.Request) (any, error) {
 	tn, gn := r.PathValue("tenant"), r.PathValue("group")
+	if err := authorize(r, tn); err != nil {
+		return nil, err
+	}
 	req := wire.ScaleRequest{Desired: -1}
 	if err := decodeOptional(r, &req); err != nil {
 		return nil, err
@@ -97,6 +111,9 @@ func (a *API) handleScale(w http.ResponseWriter, r *http.Request) (any, error) {
 func (a *API) handleSuspend(suspend bool) api.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) (any, error) {
 		tn, gn := r.PathValue("tenant"), r.PathValue("group")
+		if err := authorize(r, tn); err != nil {
+			return nil, err
+		}
 		var req wire.SuspendRequest
 		if err := decodeOptional(r, &req); err != nil {
 			return nil, err
@@ -111,16 +128,26 @@ func (a *API) handleSuspend(suspend bool) api.HandlerFunc {
 
 // instanceFilter selects instances by the query parameters tenant, group,
 // cloud and state (empty: any).
-type instanceFilter struct{ tenant, group, cloud, state string }
+type instanceFilter struct {
+	tenant, group, cloud, state string
+	// visible hides other tenants' instances from a tenant token.
+	visible func(tenant string) bool
+}
 
 func (f instanceFilter) match(i *fsm.Instance) bool {
-	return (f.tenant == "" || i.Tenant == f.tenant) && (f.group == "" || i.Group == f.group) &&
+	return (f.visible == nil || f.visible(i.Tenant)) && (f.tenant == "" || i.Tenant == f.tenant) && (f.group == "" || i.Group == f.group) &&
 		(f.cloud == "" || i.Cloud == f.cloud) && (f.state == "" || string(i.State) == f.state)
 }
 
 func (a *API) handleListInstances(w http.ResponseWriter, r *http.Request) (any, error) {
 	q := r.URL.Query()
-	f := instanceFilter{tenant: q.Get("tenant"), group: q.Get("group"), cloud: q.Get("cloud"), state: q.Get("state")}
+	f := instanceFilter{tenant: q.Get("tenant"), group: q.Get("group"), cloud: q.Get("cloud"), state: q.Get("state"),
+		visible: func(t string) bool { return visible(r, t) }}
+	if f.tenant != "" {
+		if err := authorize(r, f.tenant); err != nil {
+			return nil, err
+		}
+	}
 	out := []fsm.Instance{}
 	a.srv.FSM().Read(func(st *fsm.State) {
 		if f.tenant != "" && f.group != "" {
@@ -151,11 +178,31 @@ func (a *API) handleGetInstance(w http.ResponseWriter, r *http.Request) (any, er
 	if !ok {
 		return nil, fmt.Errorf("%w: instance %q", api.ErrNotFound, id)
 	}
+	if err := authorize(r, out.Tenant); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// authorizeInstance checks the caller may use the tenant of instance id
+// (an unknown instance passes: the command then fails with 404).
+func (a *API) authorizeInstance(r *http.Request, id string) error {
+	var (
+		inst fsm.Instance
+		ok   bool
+	)
+	a.srv.FSM().Read(func(st *fsm.State) { inst, ok = st.Instance(id) })
+	if !ok {
+		return acl.AuthorizeManagement(r.Context())
+	}
+	return authorize(r, inst.Tenant)
 }
 
 func (a *API) handleProtect(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
+	if err := a.authorizeInstance(r, id); err != nil {
+		return nil, err
+	}
 	req := wire.ProtectRequest{Protected: true}
 	if err := decodeOptional(r, &req); err != nil {
 		return nil, err
@@ -174,10 +221,16 @@ func (a *API) settings() fsm.Settings {
 }
 
 func (a *API) handleGetSettings(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := acl.AuthorizeManagement(r.Context()); err != nil {
+		return nil, err
+	}
 	return a.settings(), nil
 }
 
 func (a *API) handlePutSettings(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := acl.AuthorizeManagement(r.Context()); err != nil {
+		return nil, err
+	}
 	var req wire.SettingsRequest
 	data, err := readBody(r, wire.MaxJSONBody)
 	if err != nil {

@@ -158,6 +158,11 @@ func (a *API) handleActivity(w http.ResponseWriter, r *http.Request) (any, error
 		return nil, err
 	}
 	f := fsm.ActivityFilter{Tenant: q.Get("tenant"), Group: q.Get("group"), Kind: q.Get("kind")}
+	if f.Tenant != "" {
+		if err := authorize(r, f.Tenant); err != nil {
+			return nil, err
+		}
+	}
 	if s := q.Get("limit"); s != "" {
 		if f.Limit, err = strconv.Atoi(s); err != nil || f.Limit < 0 {
 			return nil, fmt.Errorf("%w: query parameter limit=%q: want a count >= 0", api.ErrBadRequest, s)
@@ -167,7 +172,7 @@ func (a *API) handleActivity(w http.ResponseWriter, r *http.Request) (any, error
 	a.srv.FSM().Read(func(st *fsm.State) { entries = st.ActivityLog(f) })
 	out := entries[:0]
 	for _, e := range entries {
-		if tr.has(e.Time) {
+		if tr.has(e.Time) && visible(r, e.Tenant) {
 			out = append(out, e)
 		}
 	}
@@ -203,6 +208,9 @@ func (a *API) export(r *http.Request, tr timeRange) wire.MetricsExport {
 			}
 		}
 		for _, g := range groups {
+			if !visible(r, g.Tenant) {
+				continue
+			}
 			for _, p := range st.MetricHistory(g.Tenant, g.Name) {
 				if tr.has(p.Time) {
 					out.Points = append(out.Points, wire.MetricPoint{Tenant: g.Tenant, Group: g.Name, MetricPoint: p})
@@ -265,6 +273,11 @@ func (a *API) handleMetricsExport(w http.ResponseWriter, r *http.Request) (any, 
 	asCSV, err := wantCSV(r)
 	if err != nil {
 		return nil, err
+	}
+	if tn := r.URL.Query().Get("tenant"); tn != "" {
+		if err := authorize(r, tn); err != nil {
+			return nil, err
+		}
 	}
 	ex := a.export(r, tr)
 	if asCSV {

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"aas/cluster"
+	"aas/cluster/acl"
 	"aas/cluster/api"
 	"aas/cluster/northbound/wire"
 	"aas/fsm"
@@ -53,6 +54,12 @@ type Options struct {
 	// the security work provides it). Nil: such files are refused when
 	// they carry a secret.
 	SealSecret func(plain string) (string, error)
+	// OpenSecret decrypts a sealed value (the inverse of SealSecret). Diff
+	// uses it to compare a stored sealed secret with the file's plaintext
+	// (sealing is randomised, so sealed values never compare equal).
+	// Nil: sealed secrets are compared as redacted (a changed password
+	// does not show in a diff).
+	OpenSecret func(sealed string) (string, error)
 	// ApplyTimeout bounds one Raft write (default 15s).
 	ApplyTimeout time.Duration
 }
@@ -63,6 +70,7 @@ type API struct {
 	log     hclog.Logger
 	now     func() time.Time
 	seal    func(string) (string, error)
+	open    func(string) (string, error)
 	timeout time.Duration
 	reg     *prometheus.Registry
 	metrics *collector
@@ -70,11 +78,23 @@ type API struct {
 }
 
 // Register adds the northbound routes and /metrics to srv with default
-// options. Call it once, right after cluster.New.
+// options and the server's keyring (srv.Keyring) for tenant secrets.
+// Call it once, right after cluster.New.
 func Register(srv *cluster.Server, logger hclog.Logger) error {
-	_, err := New(srv, Options{Logger: logger})
+	opts := Options{Logger: logger}
+	if kr := srv.Keyring(); kr != nil {
+		opts.SealSecret, opts.OpenSecret = kr.Seal, kr.Open
+	}
+	_, err := New(srv, opts)
 	return err
 }
+
+// authorize is acl.Authorize for the tenant a request touches: 403 for a
+// token of another tenant, nil with ACLs off.
+func authorize(r *http.Request, tenant string) error { return acl.Authorize(r.Context(), tenant) }
+
+// visible reports whether a list entry of tenant may be shown.
+func visible(r *http.Request, tenant string) bool { return acl.Visible(r.Context(), tenant) }
 
 // New registers the routes on srv and returns the API (for its Registry).
 func New(srv *cluster.Server, opts Options) (a *API, err error) {
@@ -90,7 +110,7 @@ func New(srv *cluster.Server, opts Options) (a *API, err error) {
 	if opts.ApplyTimeout <= 0 {
 		opts.ApplyTimeout = 15 * time.Second
 	}
-	a = &API{srv: srv, log: opts.Logger.Named("northbound"), now: opts.Now, seal: opts.SealSecret,
+	a = &API{srv: srv, log: opts.Logger.Named("northbound"), now: opts.Now, seal: opts.SealSecret, open: opts.OpenSecret,
 		timeout: opts.ApplyTimeout, reg: opts.Registry}
 	a.metrics = newCollector(srv)
 	a.applied = newAppliedWaiter(srv.FSM())

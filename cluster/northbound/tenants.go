@@ -11,6 +11,7 @@ import (
 
 	"aas/cluster/api"
 	"aas/cluster/northbound/wire"
+	"aas/cluster/secrets"
 	"aas/cluster/tenant"
 	"aas/fsm"
 	"aas/scaler"
@@ -95,6 +96,9 @@ func (a *API) handleValidate(w http.ResponseWriter, r *http.Request) (any, error
 	if err != nil {
 		return fail(w, err)
 	}
+	if err := authorize(r, spec.Name); err != nil {
+		return nil, err
+	}
 	return wire.Validated{Spec: tenant.Redact(spec)}, nil
 }
 
@@ -175,18 +179,23 @@ func specOf(c *fsm.ApplyTenant) (*tenant.Spec, error) {
 }
 
 // changes lists what applying next over the tenant view would change.
-func changes(v tenantView, next *fsm.ApplyTenant) ([]tenant.Change, error) {
+// Sealed secrets are opened (or, without an opener, redacted) on both
+// sides first: sealing is randomised, so the sealed forms of the same
+// password always differ.
+func (a *API) changes(v tenantView, next *fsm.ApplyTenant) ([]tenant.Change, error) {
 	var cur *tenant.Spec
 	if v.current != nil {
 		var err error
 		if cur, err = specOf(v.current); err != nil {
 			return nil, err
 		}
+		a.revealSecrets(cur)
 	}
 	ns, err := specOf(next)
 	if err != nil {
 		return nil, err
 	}
+	a.revealSecrets(ns)
 	out := tenant.Diff(cur, ns)
 	if out == nil {
 		out = []tenant.Change{}
@@ -218,6 +227,9 @@ func (a *API) prepare(r *http.Request) (*tenant.Spec, tenantView, *fsm.ApplyTena
 		return nil, tenantView{}, nil, &tenantError{code: http.StatusBadRequest,
 			err: spec.Errorf("name", "the file names tenant %q but the request is for %q", spec.Name, name)}
 	}
+	if err := authorize(r, spec.Name); err != nil {
+		return nil, tenantView{}, nil, err
+	}
 	v := a.readTenant(spec.Name)
 	if err := tenant.CheckConflicts(spec, v.others); err != nil {
 		return nil, v, nil, &tenantError{code: http.StatusConflict, err: err}
@@ -230,6 +242,27 @@ func (a *API) prepare(r *http.Request) (*tenant.Spec, tenantView, *fsm.ApplyTena
 		return nil, v, nil, fmt.Errorf("%w: %v", api.ErrBadRequest, err)
 	}
 	return spec, v, cmd, nil
+}
+
+// revealSecrets replaces every sealed secret of spec (a copy rebuilt for
+// a diff, never stored or shown) with its plaintext, or with
+// tenant.Redacted when it cannot be opened. Diff only shows secrets as
+// fingerprinted placeholders.
+func (a *API) revealSecrets(spec *tenant.Spec) {
+	for _, p := range tenant.Secrets(spec) {
+		if !secrets.IsSealed(*p) {
+			continue
+		}
+		plain := tenant.Redacted
+		if a.open != nil {
+			if v, err := a.open(*p); err == nil {
+				plain = v
+			} else {
+				a.log.Warn("cannot open a sealed secret for a diff", "tenant", spec.Name, "error", err)
+			}
+		}
+		*p = plain
+	}
 }
 
 // sealSecrets encrypts the secrets in place when the tenant asks for it.
@@ -268,7 +301,7 @@ func (a *API) handleApply(w http.ResponseWriter, r *http.Request) (any, error) {
 	if !given {
 		want = v.version
 	}
-	chg, err := changes(v, cmd)
+	chg, err := a.changes(v, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +324,7 @@ func (a *API) handleDiff(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return fail(w, err)
 	}
-	chg, err := changes(v, cmd)
+	chg, err := a.changes(v, cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -311,6 +344,9 @@ func (a *API) handleListTenants(w http.ResponseWriter, r *http.Request) (any, er
 	out := []wire.TenantSummary{}
 	a.srv.FSM().Read(func(st *fsm.State) {
 		for _, n := range st.TenantNames() {
+			if !visible(r, n) {
+				continue
+			}
 			t, _ := st.Tenant(n)
 			out = append(out, summary(t))
 		}
@@ -320,6 +356,9 @@ func (a *API) handleListTenants(w http.ResponseWriter, r *http.Request) (any, er
 
 func (a *API) handleGetTenant(w http.ResponseWriter, r *http.Request) (any, error) {
 	name := r.PathValue("name")
+	if err := authorize(r, name); err != nil {
+		return nil, err
+	}
 	var (
 		out   wire.Tenant
 		cmd   *fsm.ApplyTenant
@@ -347,6 +386,9 @@ func (a *API) handleGetTenant(w http.ResponseWriter, r *http.Request) (any, erro
 
 func (a *API) handleDeleteTenant(w http.ResponseWriter, r *http.Request) (any, error) {
 	name := r.PathValue("name")
+	if err := authorize(r, name); err != nil {
+		return nil, err
+	}
 	want, given, err := expectedVersion(r)
 	if err != nil {
 		return nil, err

@@ -319,7 +319,7 @@ func TestRegisterRoutes(t *testing.T) {
 }
 
 var (
-	svgRe    = regexp.MustCompile(`(?s)<figure class="chart" data-group="([^"]+)">.*?</figure>`)
+	svgRe    = regexp.MustCompile(`(?s)<figure class="chart" data-group="([^"]+)"[^>]*>.*?</figure>`)
 	circleRe = regexp.MustCompile(`<circle class="pt"`)
 )
 
@@ -328,8 +328,21 @@ var (
 func TestDashboardInChromium(t *testing.T) {
 	chromium := testenv.RequireBinary(t, "chromium")
 	srv := startServer(t)
-	fx := populate(t, srv, time.Now().UTC())
 	url := "http://" + srv.HTTPAddr() + "/ui/"
+
+	// Empty cluster first: the page says what to do next.
+	empty, _ := runChromium(t, chromium, "--dump-dom", url)
+	for _, want := range []string{
+		`No tenants yet — <code>ctl tenant apply examples/seed-tenant.yml</code>`,
+		`No scaling groups yet`, `No hypervisors have registered`, `No instances yet`, `No activity yet`,
+		`No groups to chart yet`, `leader ctl-1`,
+	} {
+		if !strings.Contains(empty, want) {
+			t.Errorf("empty dashboard lacks %q", want)
+		}
+	}
+
+	fx := populate(t, srv, time.Now().UTC())
 
 	dom, console := runChromium(t, chromium, "--dump-dom", "--enable-logging=stderr", "--v=0", url)
 	for _, bad := range []string{"Uncaught", "Refused to", "Failed to load module"} {

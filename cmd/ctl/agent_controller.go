@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"sort"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -70,4 +72,26 @@ func startController(srv *cluster.Server, cfg cluster.Config, f agentFlags, logg
 		fmt.Fprintf(stdout, "endpoint %s http://%s\n", k, eps[k])
 	}
 	return c, nil
+}
+
+// removeDevInstances deletes every instance of the dev agent's hypervisor:
+// a dev agent with a temporary data dir forgets its state on exit, so its
+// instances would otherwise outlive it as orphans.
+func removeDevInstances(h *hypervisor, logger hclog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	drv := h.agent.Driver()
+	list, err := drv.List(ctx)
+	if err != nil {
+		logger.Warn("dev cleanup: list instances", "error", err)
+		return
+	}
+	for _, in := range list {
+		if err := drv.Delete(ctx, in.ID); err != nil {
+			logger.Warn("dev cleanup: delete instance", "id", in.ID, "error", err)
+		}
+	}
+	if len(list) > 0 {
+		logger.Info("dev cleanup: instances removed", "count", len(list))
+	}
 }

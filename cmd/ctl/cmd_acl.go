@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"aas/cluster/acl"
@@ -23,37 +25,85 @@ func init() {
 	register("acl", "ACL tokens: acl token create -tenant T|-management | list | delete ID | self", runACL)
 }
 
-// secureFlags adds -address, -token and -ca-file.
+// secureFlags are the connection flags of every client command: -address
+// (then $CTL_ADDR), -token (then $CTL_TOKEN) and -ca-file (then
+// $CTL_CA_FILE). The agent's HTTPS API does not ask for client
+// certificates (ACL tokens authenticate API callers), so there are no
+// client certificate flags.
 type secureFlags struct {
 	addr, token, caFile *string
 }
 
+// clientFlags remembers the -token and -ca-file flags that addressFlag
+// registered, so that apiClient (which only gets the address) can use
+// them. A ctl process runs one command; a command that parses a second
+// FlagSet for its subcommand (ctl peers remove ...) adds to the list.
+var clientFlags struct {
+	mu   sync.Mutex
+	name string
+	regs []secureFlags
+}
+
+// addSecureFlags adds -address, -token and -ca-file to fs.
 func addSecureFlags(fs *flag.FlagSet) secureFlags {
-	return secureFlags{
-		addr:   addressFlag(fs),
-		token:  fs.String("token", "", "ACL token (default $"+envToken+")"),
+	sf := secureFlags{
+		addr:   fs.String("address", "", "agent HTTP address (default $"+client.EnvAddress+" or "+client.DefaultAddress+"; host:port means https:// when a CA file is set)"),
+		token:  fs.String("token", "", "ACL token (default $"+envToken+"; prefer the variable: flags show in ps)"),
 		caFile: fs.String("ca-file", "", "CA certificate to verify an https agent (default $"+envCAFile+")"),
 	}
+	clientFlags.mu.Lock()
+	defer clientFlags.mu.Unlock()
+	if clientFlags.name == "" || !strings.HasPrefix(fs.Name(), clientFlags.name+" ") {
+		clientFlags.name, clientFlags.regs = fs.Name(), nil
+	}
+	clientFlags.regs = append(clientFlags.regs, sf)
+	return sf
+}
+
+// registeredSecurity returns the token and CA file given to the flags of
+// the current command (the last non-empty value wins), or "".
+func registeredSecurity() (token, caFile string) {
+	clientFlags.mu.Lock()
+	defer clientFlags.mu.Unlock()
+	for _, r := range clientFlags.regs {
+		if *r.token != "" {
+			token = *r.token
+		}
+		if *r.caFile != "" {
+			caFile = *r.caFile
+		}
+	}
+	return token, caFile
 }
 
 // client builds an API client that sends the token and trusts the CA.
 func (f secureFlags) client() (*client.Client, error) {
-	token, caFile := *f.token, *f.caFile
+	return secureClient(*f.addr, *f.token, *f.caFile)
+}
+
+// secureClient resolves the address, token ($CTL_TOKEN) and CA file
+// ($CTL_CA_FILE) and builds the API client. With a CA file, an address
+// without a scheme is https.
+func secureClient(addr, token, caFile string) (*client.Client, error) {
 	if token == "" {
 		token = os.Getenv(envToken)
 	}
 	if caFile == "" {
 		caFile = os.Getenv(envCAFile)
 	}
+	addr = client.ResolveAddress(addr)
 	var tlsCfg *tls.Config
 	if caFile != "" {
 		cfg, err := tlsutil.ClientConfig(tlsutil.Files{CAFile: caFile})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("-ca-file: %w", err)
 		}
 		tlsCfg = cfg
+		if !strings.Contains(addr, "://") {
+			addr = "https://" + addr
+		}
 	}
-	return client.New(client.ResolveAddress(*f.addr)).WithHTTPClient(acl.NewHTTPClient(token, tlsCfg)), nil
+	return client.New(addr).WithHTTPClient(acl.NewHTTPClient(token, tlsCfg)), nil
 }
 
 func runACL(args []string, stdout, stderr io.Writer) error {

@@ -159,6 +159,7 @@ func runServerAgent(ctx context.Context, fs *flag.FlagSet, f agentFlags, key []b
 		HTTPAddr: f.httpAddr, RaftAddr: f.raftAddr, GossipAddr: f.gossipAddr, GossipKey: key,
 		BootstrapExpect: f.bootstrapExpect, Join: splitList(f.join), Raft: timing, Logger: logger,
 	}
+	tempDir := false // dev agent with a temporary data dir: remove its instances on exit
 	if f.dev {
 		cfg.Bootstrap = true
 		if cfg.Cloud == "" {
@@ -178,6 +179,7 @@ func runServerAgent(ctx context.Context, fs *flag.FlagSet, f agentFlags, key []b
 			}
 			defer os.RemoveAll(dir)
 			cfg.DataDir = dir
+			tempDir = true
 		}
 	} else if cfg.DataDir == "" {
 		return usageErr(fs, "-data-dir is required with -server")
@@ -211,6 +213,9 @@ func runServerAgent(ctx context.Context, fs *flag.FlagSet, f agentFlags, key []b
 			return err
 		}
 		defer hv.stop(logger)
+		if tempDir {
+			defer removeDevInstances(hv, logger)
+		}
 		if err := cluster.JoinWithRetry(ctx, hv.gossip, []string{srv.GossipAddr()}, time.Second); err != nil && ctx.Err() == nil {
 			_ = srv.Shutdown()
 			return err

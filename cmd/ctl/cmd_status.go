@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
@@ -17,13 +18,28 @@ func init() {
 	register("status", "show the leader, the raft peers and the hypervisors with their liveness", runStatus)
 }
 
-// addressFlag adds -address to a client command's flags; apiClient
-// resolves it (then $CTL_ADDR, then the default) into a client.
-func addressFlag(fs *flag.FlagSet) *string {
-	return fs.String("address", "", "agent HTTP address (default $"+client.EnvAddress+" or "+client.DefaultAddress+")")
+// addressFlag adds -address, -token and -ca-file to a client command's
+// flags (see secureFlags); apiClient resolves them into a client.
+func addressFlag(fs *flag.FlagSet) *string { return addSecureFlags(fs).addr }
+
+// apiClient is the client of every client command: the address (flag,
+// then $CTL_ADDR, then the default), the ACL token (-token, then
+// $CTL_TOKEN) and the CA that verifies an https agent (-ca-file, then
+// $CTL_CA_FILE). A CA file that cannot be loaded makes every request of
+// the client fail with that error.
+func apiClient(addr string) *client.Client {
+	token, caFile := registeredSecurity()
+	c, err := secureClient(addr, token, caFile)
+	if err != nil {
+		return client.New(client.ResolveAddress(addr)).WithHTTPClient(&http.Client{Transport: failingTransport{err}})
+	}
+	return c
 }
 
-func apiClient(addr string) *client.Client { return client.New(client.ResolveAddress(addr)) }
+// failingTransport fails every request with err.
+type failingTransport struct{ err error }
+
+func (t failingTransport) RoundTrip(*http.Request) (*http.Response, error) { return nil, t.err }
 
 // requestContext bounds a client command's requests.
 func requestContext() (context.Context, context.CancelFunc) {

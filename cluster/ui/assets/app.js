@@ -186,19 +186,25 @@ function renderCharts(groups, metrics, evaluations, actions) {
     acts.get(k).push(a);
   }
   const since = Date.now() - windowMs();
+  const previous = new Map([...document.querySelectorAll('#chart-list figure.chart')].map((f) => [f.dataset.sig, f]));
   const figs = groups.map((g) => {
     const k = key(g.tenant, g.name);
     const info = describe(g.policy);
     const points = pts.get(k) || [];
     const ev = (evs.get(k) || []).filter((e) => Date.parse(e.time) >= since);
+    const ac = acts.get(k) || [];
+    const ends = (xs) => (xs.length ? `${xs.length}:${xs[0].time}:${xs[xs.length - 1].time}` : '0');
+    const sig = [k, info.text, ends(points), ends(ev), ac.map((a) => a.seq).join(',')].join('|');
+    const old = previous.get(sig);
+    if (old) return old; // unchanged: keep the node (and its hover state)
     const title = `${k}: load and capacity`;
-    const fig = h('figure', { class: 'chart', 'data-group': k });
+    const fig = h('figure', { class: 'chart', 'data-group': k, 'data-sig': sig });
     if (!points.length && !ev.length) {
       fig.append(h('figcaption', null, h('strong', null, k), h('span', { class: 'muted' }, info.text)),
         empty('No metric points in this window yet — they appear after the scaler evaluates the group with running instances.'));
       return fig;
     }
-    const c = drawChart(points, ev, acts.get(k) || [], { metric: info.metric, threshold: info.threshold, title });
+    const c = drawChart(points, ev, ac, { metric: info.metric, threshold: info.threshold, title });
     const legend = h('div', { class: 'legend' },
       h('span', { class: 'l-load' }, 'load'),
       h('span', { class: 'l-cap' }, `capacity (instances × ${fmt(info.threshold)})`),

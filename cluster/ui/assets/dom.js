@@ -38,7 +38,12 @@ function append(el, children) {
 export function replace(id, ...children) {
   const el = document.getElementById(id);
   if (!el) return;
-  el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+  const next = children.flat().filter((c) => c !== null && c !== undefined)
+    .map((c) => (c instanceof Node ? c : document.createTextNode(String(c))));
+  // Leave the DOM alone when nothing changed: keeps focus, hover and
+  // selection across refreshes.
+  if (el.childNodes.length === next.length && next.every((n, i) => n === el.childNodes[i] || n.isEqualNode(el.childNodes[i]))) return;
+  el.replaceChildren(...next);
 }
 
 /**
