@@ -12,6 +12,11 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/ctl
 
+## demo: the README's first command — a dev agent, the demo tenant and one
+## NASA day replayed in three minutes, every scaling action with its reason.
+demo: build
+	$(GO) run ./e2e/demo -ctl $(BIN) -trace $(TRACES)/nasa_http_1995.csv
+
 ## run / dev: the dev agent (single node, no root).
 run dev: build
 	./$(BIN) agent -dev

@@ -138,6 +138,12 @@ func (s *Server) exchangeIdentities(ctx context.Context, seeds []string) []api.I
 		resp, err := s.peer(addr).ExchangeIdentity(cctx, s.identity())
 		cancel()
 		if err != nil {
+			var ce *client.Error
+			if errors.As(err, &ce) && (ce.Code == http.StatusForbidden || ce.Code == http.StatusUnauthorized) {
+				// A configuration error, not a peer still starting:
+				// wrong join token (or ACL policy) on one side.
+				s.logger.Warn("join: peer refused us; check -join-token", "peer", addr, "error", err)
+			}
 			continue
 		}
 		asked[key(resp.Self.HTTPAddr)] = true
@@ -303,6 +309,10 @@ func (s *Server) addVoter(n api.Identity) error {
 				return s.raftWriteErr("remove stale server", err)
 			}
 		}
+	}
+	if err := s.verifyRaftPeer(n.RaftAddr); err != nil {
+		s.logger.Warn("refusing to add a voter whose raft address fails mutual TLS", "id", n.ID, "addr", n.RaftAddr, "error", err)
+		return err
 	}
 	s.dir.merge(n)
 	s.logger.Info("adding voter", "id", n.ID, "addr", n.RaftAddr)

@@ -3,11 +3,14 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
 	"aas/cluster/acl"
+	"aas/cluster/api"
 	"aas/cluster/secrets"
 	"aas/cluster/tlsutil"
 	"aas/fsm"
@@ -147,6 +150,39 @@ func (s *Server) runACLBootstrap(ctx context.Context) error {
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// ErrUntrustedPeer: a joining server's Raft address does not present a
+// certificate signed by the cluster CA (valid for that address), so it
+// would never take part in the Raft group; it is not added (403).
+var ErrUntrustedPeer = errors.New("cluster: raft peer has no certificate from the cluster CA")
+
+// raftProbeTimeout bounds the TLS handshake with a joining server.
+const raftProbeTimeout = 5 * time.Second
+
+// verifyRaftPeer checks, with TLS on, that the Raft address of a joining
+// server completes a mutual-TLS handshake: it presents a certificate from
+// our CA valid for that address and accepts ours. Without it AddVoter
+// would put a member into the configuration that can never replicate
+// (and counts towards the quorum). Without TLS it does nothing.
+func (s *Server) verifyRaftPeer(raftAddr string) error {
+	if !s.cfg.TLS.Enabled() || s.sec.nodeTLS == nil {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(raftAddr)
+	if err != nil {
+		return fmt.Errorf("%w: raft address %q: %v", api.ErrBadRequest, raftAddr, err)
+	}
+	cfg := s.sec.nodeTLS.Clone()
+	cfg.ServerName = host
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: raftProbeTimeout}, Config: cfg}
+	ctx, cancel := context.WithTimeout(context.Background(), raftProbeTimeout)
+	defer cancel()
+	conn, err := d.DialContext(ctx, "tcp", raftAddr)
+	if err != nil {
+		return &api.StatusError{Code: http.StatusForbidden, Err: fmt.Errorf("%w: %s: %v", ErrUntrustedPeer, raftAddr, err)}
+	}
+	return conn.Close()
 }
 
 // Keyring seals and opens tenant secrets (AES-256-GCM under the cluster

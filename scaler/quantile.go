@@ -29,10 +29,9 @@ import (
 // within ~3 periods (the lead time), β and φ keep a trend only while it
 // persists and fade it within a few periods.
 var (
-	qpAlpha    = 0.3
-	qpBeta     = 0.1
-	qpPhi      = 0.8
-	QPOnlyLast = false
+	qpAlphas    = []float64{0.05, 0.1, 0.2, 0.4}
+	qpBetaRatio = 0.25
+	qpPhi       = 0.8
 )
 
 const (
@@ -44,7 +43,15 @@ const (
 
 // qpScale is the noise scale at forecast level f (load units): √f, floored
 // at one unit so that an idle group's noise is not magnified.
-func qpScale(f float64) float64 { return math.Sqrt(math.Max(f, 1)) }
+func qpScale(f float64, gamma float64) float64 {
+	if gamma == 1 {
+		return math.Max(f, 1)
+	}
+	return math.Sqrt(math.Max(f, 1))
+}
+
+// QPGammas (experiment).
+var QPGammas = []float64{0.5}
 
 func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal {
 	s := p.Proactive
@@ -91,6 +98,9 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 	if period > 0 && period <= len(seasBuf) && n >= 2*period {
 		seas = seasBuf[:period]
 		cycles := n / period
+		if QPCycles > 0 {
+			cycles = min(cycles, QPCycles)
+		}
 		for c := 0; c < cycles; c++ {
 			blk := y[n-(c+1)*period : n-c*period]
 			m := 0.0
@@ -115,18 +125,24 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 		return seas[i%period]
 	}
 
-	// Damped-trend smoother over the deseasonalised load; level and trend
-	// after each point.
+	// Damped-trend smoothers over the deseasonalised load, one per
+	// candidate smoothing constant; the one whose calibrated p-quantile
+	// forecast at the horizon has the lowest pinball loss over the window
+	// (the proper score of a quantile forecast) is used.
 	var lvBuf, trBuf [qpMaxWindow]float64
+	var zBuf [qpMaxWindow]float64
 	lv, tr := lvBuf[:n], trBuf[:n]
-	l, b := y[0]-season(0), 0.0
-	lv[0], tr[0] = l, b
-	for i := 1; i < n; i++ {
-		d := y[i] - season(i)
-		nl := qpAlpha*d + (1-qpAlpha)*(l+qpPhi*b)
-		b = qpBeta*(nl-l) + (1-qpBeta)*qpPhi*b
-		l = nl
-		lv[i], tr[i] = l, b
+	smooth := func(alpha float64) {
+		beta := alpha * qpBetaRatio
+		l, b := y[0]-season(0), 0.0
+		lv[0], tr[0] = l, b
+		for i := 1; i < n; i++ {
+			d := y[i] - season(i)
+			nl := alpha*d + (1-alpha)*(l+qpPhi*b)
+			b = beta*(nl-l) + (1-beta)*qpPhi*b
+			l = nl
+			lv[i], tr[i] = l, b
+		}
 	}
 	fc := func(i, k int) float64 {
 		damp, ph := 0.0, 1.0
@@ -136,28 +152,61 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 		}
 		return lv[i] + tr[i]*damp + season(i+k)
 	}
-
-	// Per step of the horizon: forecast now + empirical quantile of the
-	// standardised k-step errors over the window.
-	var zBuf [qpMaxWindow]float64
-	peak, peakF, peakQ, peakK := math.Inf(-1), 0.0, 0.0, 0
-	for k := 1; k <= h; k++ {
-		if QPOnlyLast && k < h {
-			continue
-		}
+	gamma := QPGammas[0]
+	// errs fills zBuf with the standardised k-step errors, sorted.
+	errs := func(k int) []float64 {
 		z := zBuf[:0]
 		for i := qpBurnIn; i+k < n; i++ {
 			f := fc(i, k)
-			z = append(z, (y[i+k]-f)/qpScale(f))
+			z = append(z, (y[i+k]-f)/qpScale(f, gamma))
 		}
+		slices.Sort(z)
+		return z
+	}
+	alpha := qpAlphas[0]
+	if len(qpAlphas)*len(QPGammas) > 1 {
+		best := math.Inf(1)
+		bestA, bestG := alpha, gamma
+		for _, a := range qpAlphas {
+			for _, g := range QPGammas {
+				gamma = g
+				smooth(a)
+				z := errs(h)
+				if len(z) == 0 {
+					break
+				}
+				q := quantileSorted(z, s.Coverage)
+				loss := 0.0
+				for i := qpBurnIn; i+h < n; i++ {
+					f := fc(i, h)
+					e := y[i+h] - (f + q*qpScale(f, gamma))
+					if e >= 0 {
+						loss += s.Coverage * e
+					} else {
+						loss -= (1 - s.Coverage) * e
+					}
+				}
+				if loss < best {
+					best, bestA, bestG = loss, a, g
+				}
+			}
+		}
+		alpha, gamma = bestA, bestG
+	}
+	smooth(alpha)
+
+	// Per step of the horizon: forecast now + empirical quantile of the
+	// standardised k-step errors over the window.
+	peak, peakF, peakQ, peakK := math.Inf(-1), 0.0, 0.0, 0
+	for k := 1; k <= h; k++ {
+		z := errs(k)
 		f := fc(n-1, k)
-		up := f
+		q := 0.0
 		if len(z) > 0 {
-			slices.Sort(z)
-			up = qpSize(z, f, qpScale(f), s.Target, s.Coverage)
+			q = quantileSorted(z, s.Coverage)
 		}
-		if up > peak {
-			peak, peakF, peakQ, peakK = up, f, (up-f)/qpScale(f), k
+		if up := f + q*qpScale(f, gamma); up > peak {
+			peak, peakF, peakQ, peakK = up, f, q, k
 		}
 	}
 	peak = math.Max(0, peak)
@@ -167,43 +216,12 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 		cyc = fmt.Sprintf(", cycle %d periods (r=%.2f)", period, r)
 	}
 	return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d,
-		Formula: fmt.Sprintf("quantile: step %d/%d forecast %.2f + q%.3g(errors/√f)=%.2f×√%.2f → %.2f%s; ceil(%.2f/%.2f)=%d",
-			peakK, h, peakF, s.Coverage, peakQ, math.Max(peakF, 1), peak, cyc, peak, s.Target, d)}
+		Formula: fmt.Sprintf("quantile: α=%.2g step %d/%d forecast %.2f + q%.3g(errors/√f)=%.2f×√%.2f → %.2f%s; ceil(%.2f/%.2f)=%d",
+			alpha, peakK, h, peakF, s.Coverage, peakQ, math.Max(peakF, 1), peak, cyc+fmt.Sprintf(" γ=%g", gamma), peak, s.Target, d)}
 }
 
-// QPGain is the marginal-gain threshold λ (experiment).
-var QPGain = 0.0
-
-// qpSize returns the load level to provision for at step k: starting from
-// the forecast, one instance (unit = target load units) more while it
-// lowers the probability of being under-provisioned by at least λ (the
-// price of an instance-period in under-provisioned periods), never beyond
-// the coverage quantile. z is sorted.
-func qpSize(z []float64, f, sc, unit, p float64) float64 {
-	qp := quantileSorted(z, p)
-	if QPGain <= 0 {
-		return f + qp*sc
-	}
-	n := float64(len(z))
-	above := func(level float64) float64 { // P(load > level)
-		zz := (level - f) / sc
-		i, _ := slices.BinarySearch(z, zz)
-		for i < len(z) && z[i] <= zz {
-			i++
-		}
-		return float64(len(z)-i) / n
-	}
-	s := math.Ceil(f/unit - eps)
-	limit := f + qp*sc
-	for s*unit < limit {
-		gain := (above(s*unit) - above((s+2)*unit)) / 2
-		if gain < QPGain {
-			break
-		}
-		s++
-	}
-	return math.Min(s*unit, math.Max(limit, f))
-}
+// QPCycles (experiment).
+var QPCycles = 0
 
 // SetQP sets the smoothing constants (experiment).
-func SetQP(a, b, phi float64) { qpAlpha, qpBeta, qpPhi = a, b, phi }
+func SetQP(a []float64, b, phi float64) { qpAlphas, qpBetaRatio, qpPhi = a, b, phi }

@@ -65,6 +65,10 @@ func testLogger(t testing.TB) hclog.Logger {
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	// Fail with a message, not the test binary's timeout panic.
+	if d, ok := t.Deadline(); ok && d.Add(-15*time.Second).Before(deadline) {
+		deadline = d.Add(-15 * time.Second)
+	}
 	for {
 		ok, last := cond()
 		if ok {

@@ -25,6 +25,7 @@ type controllerFlags struct {
 	lbAddr     string
 	uplink     string
 	priority   int
+	stats      time.Duration
 }
 
 func (c *controllerFlags) register(fs *flag.FlagSet) {
@@ -33,6 +34,7 @@ func (c *controllerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.lbAddr, "lb-addr", "", "iptables: this cloud's service address (default: the host of -raft-addr)")
 	fs.StringVar(&c.uplink, "uplink", "", "iptables: interface that holds tenants' public IPs while this controller leads (empty: no master LB)")
 	fs.IntVar(&c.priority, "cloud-priority", 0, "priority this cloud is registered with if new (lower is preferred)")
+	fs.DurationVar(&c.stats, "stats-interval", 0, "how often instance load is collected from the hypervisors into the metric history (default 15s)")
 }
 
 // startController starts the controller services beside srv.
@@ -41,6 +43,7 @@ func startController(srv *cluster.Server, cfg cluster.Config, f agentFlags, logg
 		Cloud: cfg.Cloud, CloudPriority: f.ctrl.priority, LB: f.ctrl.lb, LBBasePort: f.ctrl.lbBasePort,
 		LBAddr: f.ctrl.lbAddr, Uplink: f.ctrl.uplink, Logger: logger,
 	}
+	o.Site.StatsInterval = f.ctrl.stats
 	// Groups without a template run the demo workload of this very binary.
 	if exe, err := os.Executable(); err == nil {
 		o.Site.DefaultTemplate = site.DefaultProcessTemplate(exe)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -38,11 +39,14 @@ type agentFlags struct {
 
 	raftProfile                               string
 	heartbeat, election, leaderLease, commitT time.Duration
+	snapshotThreshold                         uint64
+	snapshotInterval                          time.Duration
 
 	driver, apiAddr string
 	capacity        int
 
 	ctrl controllerFlags
+	sec  agentSecurity
 }
 
 func runAgent(args []string, stdout, stderr io.Writer) error {
@@ -70,6 +74,9 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.apiAddr, "api-addr", "127.0.0.1:7073", "hypervisors: node API address")
 	fs.IntVar(&f.capacity, "capacity", 16, "hypervisors: instances this host can hold")
 	f.ctrl.register(fs)
+	addAgentSecurityFlags(fs, &f.sec)
+	fs.Uint64Var(&f.snapshotThreshold, "raft-snapshot-threshold", 0, "raft log entries between snapshots (default raft's 8192)")
+	fs.DurationVar(&f.snapshotInterval, "raft-snapshot-interval", 0, "how often raft checks whether to snapshot (default raft's 120s)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -154,10 +161,16 @@ func runServerAgent(ctx context.Context, fs *flag.FlagSet, f agentFlags, key []b
 			*o.dst = o.v
 		}
 	}
+	if err := f.sec.resolve(); err != nil {
+		return usageErr(fs, "%v", err)
+	}
 	cfg := cluster.Config{
 		NodeID: f.nodeID, Cloud: f.cloud, DataDir: f.dataDir,
 		HTTPAddr: f.httpAddr, RaftAddr: f.raftAddr, GossipAddr: f.gossipAddr, GossipKey: key,
 		BootstrapExpect: f.bootstrapExpect, Join: splitList(f.join), Raft: timing, Logger: logger,
+		TLS: f.sec.files(), ACLEnabled: f.sec.aclEnabled, ACLBootstrapToken: f.sec.aclBootstrapToken,
+		OnBootstrapToken: printBootstrapToken(stdout), JoinToken: f.sec.joinToken, SecretsKeyFile: f.sec.secretsKeyFile,
+		SnapshotThreshold: f.snapshotThreshold, SnapshotInterval: f.snapshotInterval,
 	}
 	tempDir := false // dev agent with a temporary data dir: remove its instances on exit
 	if f.dev {
@@ -203,10 +216,15 @@ func runServerAgent(ctx context.Context, fs *flag.FlagSet, f agentFlags, key []b
 	if f.dev {
 		// The dev agent is also a hypervisor: node API with the process
 		// driver on a free loopback port, announced in gossip.
+		nodeTLS, err := f.sec.nodeAPITLS()
+		if err != nil {
+			_ = srv.Shutdown()
+			return err
+		}
 		hv, err := startHypervisor(hypervisorSpec{
 			NodeID: f.nodeID + "-hv", Cloud: cfg.Cloud, Driver: "process", APIAddr: "127.0.0.1:0",
 			GossipAddr: "127.0.0.1:0", DataDir: filepath.Join(cfg.DataDir, "hypervisor"),
-			Capacity: f.capacity, Logger: logger,
+			Capacity: f.capacity, TLS: nodeTLS, Logger: logger,
 		})
 		if err != nil {
 			_ = srv.Shutdown()
@@ -236,7 +254,11 @@ type hypervisorSpec struct {
 	Capacity                                            int
 	Key                                                 []byte
 	Fast                                                bool
-	Logger                                              hclog.Logger
+	// TLS serves the node API over mutual TLS (tlsutil.MutualConfig):
+	// only callers with a certificate signed by the cluster CA (the
+	// controllers) can use it. The API address in gossip is then https://.
+	TLS    *tls.Config
+	Logger hclog.Logger
 }
 
 // hypervisor is a running node API plus its gossip member.
@@ -249,7 +271,7 @@ type hypervisor struct {
 // gossip with role hypervisor.
 func startHypervisor(h hypervisorSpec) (*hypervisor, error) {
 	agent, err := nodes.NewAgent(nodes.AgentConfig{NodeID: h.NodeID, Cloud: h.Cloud, Driver: h.Driver,
-		APIAddr: h.APIAddr, DataDir: h.DataDir, Logger: h.Logger})
+		APIAddr: h.APIAddr, DataDir: h.DataDir, TLS: h.TLS, Logger: h.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -260,10 +282,14 @@ func startHypervisor(h hypervisorSpec) (*hypervisor, error) {
 	if h.Fast {
 		timing = gossip.FastTiming()
 	}
+	apiAddr := agent.Addr()
+	if h.TLS != nil {
+		apiAddr = agent.URL() // https://host:port: controllers dial with mutual TLS
+	}
 	g, err := gossip.Start(gossip.Config{
 		NodeID: h.NodeID, BindAddr: h.GossipAddr, Key: h.Key, Logger: h.Logger, Timing: timing,
 		Meta: gossip.Meta{NodeID: h.NodeID, Role: gossip.RoleHypervisor, Cloud: h.Cloud, Driver: h.Driver,
-			Capacity: h.Capacity, APIAddr: agent.Addr()},
+			Capacity: h.Capacity, APIAddr: apiAddr},
 	})
 	if err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -298,8 +324,15 @@ func runHypervisorAgent(ctx context.Context, f agentFlags, key []byte, logger hc
 	if f.dataDir == "" {
 		return errors.New("-hypervisor needs -data-dir (term fence, instance state)")
 	}
+	if err := f.sec.resolve(); err != nil {
+		return err
+	}
+	nodeTLS, err := f.sec.nodeAPITLS()
+	if err != nil {
+		return err
+	}
 	hv, err := startHypervisor(hypervisorSpec{NodeID: f.nodeID, Cloud: f.cloud, Driver: f.driver, APIAddr: f.apiAddr,
-		GossipAddr: f.gossipAddr, DataDir: f.dataDir, Capacity: f.capacity, Key: key, Logger: logger})
+		GossipAddr: f.gossipAddr, DataDir: f.dataDir, Capacity: f.capacity, Key: key, TLS: nodeTLS, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -25,14 +25,22 @@ func TestZZExplore(t *testing.T) {
 	cov, _ := strconv.ParseFloat(os.Getenv("COV"), 64)
 	win, _ := strconv.Atoi(os.Getenv("WIN"))
 	stab, _ := strconv.Atoi(os.Getenv("STAB"))
-	a, _ := strconv.ParseFloat(os.Getenv("A"), 64)
+	var as []float64
+	for _, x := range strings.Split(os.Getenv("A"), ",") {
+		v, _ := strconv.ParseFloat(x, 64)
+		if v > 0 {
+			as = append(as, v)
+		}
+	}
 	b, _ := strconv.ParseFloat(os.Getenv("B"), 64)
 	phi, _ := strconv.ParseFloat(os.Getenv("PHI"), 64)
-	if a > 0 {
-		scaler.SetQP(a, b, phi)
+	if os.Getenv("GAM") != "" {
+		scaler.QPGammas = []float64{0.5, 1}
 	}
-	scaler.QPOnlyLast = os.Getenv("LAST") != ""
-	scaler.QPGain, _ = strconv.ParseFloat(os.Getenv("GAIN"), 64)
+	if len(as) > 0 {
+		scaler.SetQP(as, b, phi)
+	}
+	scaler.QPCycles, _ = strconv.Atoi(os.Getenv("CYC"))
 	files := []string{"nasa_http_1995.csv", "worldcup98.csv", "azure_functions_2019.csv", "aws_elb_requests.csv"}
 	if f := os.Getenv("FILES"); f != "" {
 		files = strings.Split(f, ",")
