@@ -43,15 +43,7 @@ const (
 
 // qpScale is the noise scale at forecast level f (load units): √f, floored
 // at one unit so that an idle group's noise is not magnified.
-func qpScale(f float64, gamma float64) float64 {
-	if gamma == 1 {
-		return math.Max(f, 1)
-	}
-	return math.Sqrt(math.Max(f, 1))
-}
-
-// QPGammas (experiment).
-var QPGammas = []float64{0.5}
+func qpScale(f float64) float64 { return math.Sqrt(math.Max(f, 1)) }
 
 func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal {
 	s := p.Proactive
@@ -98,9 +90,6 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 	if period > 0 && period <= len(seasBuf) && n >= 2*period {
 		seas = seasBuf[:period]
 		cycles := n / period
-		if QPCycles > 0 {
-			cycles = min(cycles, QPCycles)
-		}
 		for c := 0; c < cycles; c++ {
 			blk := y[n-(c+1)*period : n-c*period]
 			m := 0.0
@@ -152,46 +141,40 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 		}
 		return lv[i] + tr[i]*damp + season(i+k)
 	}
-	gamma := QPGammas[0]
 	// errs fills zBuf with the standardised k-step errors, sorted.
 	errs := func(k int) []float64 {
 		z := zBuf[:0]
 		for i := qpBurnIn; i+k < n; i++ {
 			f := fc(i, k)
-			z = append(z, (y[i+k]-f)/qpScale(f, gamma))
+			z = append(z, (y[i+k]-f)/qpScale(f))
 		}
 		slices.Sort(z)
 		return z
 	}
 	alpha := qpAlphas[0]
-	if len(qpAlphas)*len(QPGammas) > 1 {
+	if len(qpAlphas) > 1 {
 		best := math.Inf(1)
-		bestA, bestG := alpha, gamma
 		for _, a := range qpAlphas {
-			for _, g := range QPGammas {
-				gamma = g
-				smooth(a)
-				z := errs(h)
-				if len(z) == 0 {
-					break
-				}
-				q := quantileSorted(z, s.Coverage)
-				loss := 0.0
-				for i := qpBurnIn; i+h < n; i++ {
-					f := fc(i, h)
-					e := y[i+h] - (f + q*qpScale(f, gamma))
-					if e >= 0 {
-						loss += s.Coverage * e
-					} else {
-						loss -= (1 - s.Coverage) * e
-					}
-				}
-				if loss < best {
-					best, bestA, bestG = loss, a, g
+			smooth(a)
+			z := errs(h)
+			if len(z) == 0 {
+				break
+			}
+			q := quantileSorted(z, s.Coverage)
+			loss := 0.0
+			for i := qpBurnIn; i+h < n; i++ {
+				f := fc(i, h)
+				e := y[i+h] - (f + q*qpScale(f))
+				if e >= 0 {
+					loss += s.Coverage * e
+				} else {
+					loss -= (1 - s.Coverage) * e
 				}
 			}
+			if loss < best {
+				best, alpha = loss, a
+			}
 		}
-		alpha, gamma = bestA, bestG
 	}
 	smooth(alpha)
 
@@ -205,7 +188,7 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 		if len(z) > 0 {
 			q = quantileSorted(z, s.Coverage)
 		}
-		if up := f + q*qpScale(f, gamma); up > peak {
+		if up := f + q*qpScale(f); up > peak {
 			peak, peakF, peakQ, peakK = up, f, q, k
 		}
 	}
@@ -217,11 +200,5 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 	}
 	return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d,
 		Formula: fmt.Sprintf("quantile: α=%.2g step %d/%d forecast %.2f + q%.3g(errors/√f)=%.2f×√%.2f → %.2f%s; ceil(%.2f/%.2f)=%d",
-			alpha, peakK, h, peakF, s.Coverage, peakQ, math.Max(peakF, 1), peak, cyc+fmt.Sprintf(" γ=%g", gamma), peak, s.Target, d)}
+			alpha, peakK, h, peakF, s.Coverage, peakQ, math.Max(peakF, 1), peak, cyc, peak, s.Target, d)}
 }
-
-// QPCycles (experiment).
-var QPCycles = 0
-
-// SetQP sets the smoothing constants (experiment).
-func SetQP(a []float64, b, phi float64) { qpAlphas, qpBetaRatio, qpPhi = a, b, phi }

@@ -17,6 +17,9 @@ type Policy struct {
 	// Open paths (exact match) need no token: health and readiness checks
 	// of load balancers and orchestrators.
 	Open []string
+	// OpenPrefixes (segment-wise) need no token either: the dashboard's
+	// static files. The dashboard's data comes from token-checked APIs.
+	OpenPrefixes []string
 	// TenantPrefixes are path prefixes (segment-wise) a tenant token may
 	// call; the handlers there must call Authorize / Visible with the
 	// tenant they touch.
@@ -34,7 +37,8 @@ type Policy struct {
 // DefaultPolicy is the policy of the aas HTTP API.
 func DefaultPolicy() Policy {
 	return Policy{
-		Open: []string{"/readyz", "/v1/health"},
+		Open:         []string{"/readyz", "/v1/health", "/", "/ui", "/ui/"},
+		OpenPrefixes: []string{"/ui/assets"},
 		TenantPrefixes: []string{"/v1/tenants", "/v1/groups", "/v1/instances", "/v1/activity",
 			"/v1/metrics/export", "/v1/acl/token/self"},
 		ReadPrefixes:   []string{"/v1/status"},
@@ -90,7 +94,13 @@ func TokenFromRequest(r *http.Request) string {
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := path.Clean("/" + r.URL.Path)
 	for _, open := range m.policy.Open {
-		if p == open {
+		if p == open && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			m.next.ServeHTTP(w, r)
+			return
+		}
+	}
+	for _, open := range m.policy.OpenPrefixes {
+		if hasPrefix(p, open) && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 			m.next.ServeHTTP(w, r)
 			return
 		}

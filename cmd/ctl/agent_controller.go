@@ -42,6 +42,7 @@ func startController(srv *cluster.Server, cfg cluster.Config, f agentFlags, logg
 	o := controller.Options{
 		Cloud: cfg.Cloud, CloudPriority: f.ctrl.priority, LB: f.ctrl.lb, LBBasePort: f.ctrl.lbBasePort,
 		LBAddr: f.ctrl.lbAddr, Uplink: f.ctrl.uplink, Logger: logger,
+		NodeHTTPClient: srv.NodeHTTPClient(), // mutual TLS to the hypervisors when -tls-* is set
 	}
 	o.Site.StatsInterval = f.ctrl.stats
 	// Groups without a template run the demo workload of this very binary.

@@ -1,52 +1,139 @@
 package sim
 
 import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"aas/scaler"
+	"aas/scaler/trace"
 )
 
-// TestDefaultBeatsBaselines runs the benchmark setting (boot delay 3 min,
-// interval 1 min, target 0.7, capacity p99/30 of the whole trace) on
-// windows of two real traces and asserts the acceptance rule for the
-// baselines the default beats on them: lower τU at ≤ 5% more
-// instance-hours. (osm, and the traces where the default does not win, are
-// reported by make bench-elasticity; see DESIGN.md.)
+// judged are the baselines the acceptance rule compares the default with.
+var judged = []string{"hpa", "aws-target", "reactive", "osm"}
+
+// judge simulates spec (nil: the default) and the judged baselines on tr
+// with the benchmark setting (boot 3 min, interval 1 min, target 0.7) and
+// returns the verdicts of the acceptance rule.
+func judge(tb testing.TB, tr *trace.Trace, capacity float64, spec *scaler.GroupSpec) []Verdict {
+	tb.Helper()
+	o := Options{PolicyName: scaler.DefaultPolicyName, PolicySpec: spec, Baselines: judged, Capacity: capacity,
+		BootDelay: 3 * time.Minute, Interval: time.Minute, TargetUtilization: 0.7}
+	rs, c, err := Compare(tr, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return NewReport(tr.Name, c, rs).Judge(scaler.DefaultPolicyName, judged)
+}
+
+// TestDefaultBeatsBaselines is the acceptance criterion on the four real
+// traces (the whole of each, capacity p99/30): the default must have a
+// lower τU than the baseline at ≤ 5% more instance-hours. The pairs listed
+// in infeasible are the ones no causal policy can win at the same time as
+// the others (see DESIGN.md: even perfect foresight of the next four
+// minutes needs more instance-hours than the budget leaves, or more than
+// the other baselines' budgets); they are reported, not asserted. Every
+// other pair is asserted.
 func TestDefaultBeatsBaselines(t *testing.T) {
+	infeasible := map[string]map[string]bool{
+		"nasa_http_1995.csv":       {"osm": true},
+		"worldcup98.csv":           {"osm": true},
+		"azure_functions_2019.csv": {"reactive": true},
+		"aws_elb_requests.csv":     {"osm": true},
+	}
+	files := []string{"nasa_http_1995.csv", "worldcup98.csv", "azure_functions_2019.csv", "aws_elb_requests.csv"}
 	if testing.Short() {
-		t.Skip("simulates two trace windows")
+		// The two shorter traces only (the race detector makes the long
+		// ones slow); the full run is the default.
+		files = files[2:]
 	}
-	cases := []struct {
-		file     string
-		from, to float64 // window as fractions of the trace's span
-	}{
-		{"nasa_http_1995.csv", 0, 0.25},
-		{"aws_elb_requests.csv", 0.5, 0.75},
-	}
-	for _, c := range cases {
-		t.Run(c.file, func(t *testing.T) {
-			full := loadTrace(t, c.file)
-			span := float64(full.End() - full.Start())
-			tr := full.Window(full.Start()+int64(c.from*span), full.Start()+int64(c.to*span))
-			rs, capacity, err := Compare(tr, Options{PolicyName: scaler.DefaultPolicyName,
-				Baselines: []string{"hpa", "aws-target", "reactive"}, Capacity: AutoCapacity(full),
-				BootDelay: 3 * time.Minute, Interval: time.Minute, TargetUtilization: 0.7})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep := NewReport(c.file, capacity, rs)
-			vs := rep.Judge(scaler.DefaultPolicyName, []string{"hpa", "aws-target", "reactive"})
-			if len(vs) != 3 {
-				t.Fatalf("%d verdicts", len(vs))
+	for _, f := range files {
+		t.Run(f, func(t *testing.T) {
+			tr := loadTrace(t, f)
+			vs := judge(t, tr, AutoCapacity(tr), nil)
+			if len(vs) != len(judged) {
+				t.Fatalf("%d verdicts, want %d", len(vs), len(judged))
 			}
 			for _, v := range vs {
-				if !v.Win {
-					t.Errorf("default does not beat %s: %s", v.Baseline, v.Why)
-				} else {
-					t.Logf("default beats %s: %s", v.Baseline, v.Why)
+				switch {
+				case v.Win:
+					t.Logf("beats %s: %s", v.Baseline, v.Why)
+				case infeasible[f][v.Baseline]:
+					t.Logf("does not beat %s (out of reach, see DESIGN.md): %s", v.Baseline, v.Why)
+				default:
+					t.Errorf("does not beat %s: %s", v.Baseline, v.Why)
 				}
 			}
 		})
+	}
+}
+
+// generalisationCases are traces the default was not tuned on: each
+// quarter of each real trace (capacity p99/30 of the quarter, as a new
+// tenant would get), NASA and World Cup aggregated to 5-minute steps, and
+// the Azure load ×10 (the same shape with ~√10 less relative noise).
+func generalisationCases(tb testing.TB) []*trace.Trace {
+	var out []*trace.Trace
+	for _, f := range []string{"nasa_http_1995.csv", "worldcup98.csv", "azure_functions_2019.csv", "aws_elb_requests.csv"} {
+		full := loadTrace(tb, f)
+		span := full.End() - full.Start()
+		for q := int64(0); q < 4; q++ {
+			w := full.Window(full.Start()+q*span/4, full.Start()+(q+1)*span/4)
+			w.Name = fmt.Sprintf("%s Q%d", f, q+1)
+			out = append(out, w)
+		}
+		switch f {
+		case "nasa_http_1995.csv", "worldcup98.csv":
+			r := full.Resample(300)
+			r.Name = f + " 5-min"
+			out = append(out, r)
+		case "azure_functions_2019.csv":
+			x := full.Resample(full.Step)
+			for i := range x.Points {
+				x.Points[i].Load *= 10
+			}
+			x.Name = f + " ×10"
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// BenchmarkGeneralisation scores the default on generalisationCases and
+// reports the share of (case, baseline) pairs it wins. Run with
+// `go test -run '^$' -bench Generalisation -benchtime 1x ./scaler/sim -v`;
+// AAS_COVERAGE overrides the default's coverage for a sensitivity check.
+func BenchmarkGeneralisation(b *testing.B) {
+	cases := generalisationCases(b)
+	var spec *scaler.GroupSpec
+	if c, err := strconv.ParseFloat(os.Getenv("AAS_COVERAGE"), 64); err == nil {
+		g, err := scaler.Named(scaler.DefaultPolicyName, scaler.NamedOptions{Target: 0.7, LeadTime: 3 * time.Minute, Interval: time.Minute})
+		if err != nil {
+			b.Fatal(err)
+		}
+		g.Policies[0].Proactive.Coverage = c
+		spec = &g
+	}
+	for b.Loop() {
+		wins, total := 0, 0
+		for _, tr := range cases {
+			vs := judge(b, tr, AutoCapacity(tr), spec)
+			var line []string
+			for _, v := range vs {
+				total++
+				mark := "✗"
+				if v.Win {
+					wins++
+					mark = "✓"
+				}
+				line = append(line, fmt.Sprintf("%s %s (%s)", mark, v.Baseline, v.Why))
+			}
+			b.Logf("%-32s %s", tr.Name, strings.Join(line, "; "))
+		}
+		b.Logf("default wins %d of %d pairs", wins, total)
+		b.ReportMetric(float64(wins)/float64(total), "win-share")
 	}
 }
