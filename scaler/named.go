@@ -115,7 +115,7 @@ var named = map[string]func(o NamedOptions) GroupSpec{
 // Default policy knobs: the coverage target (the cost/SLO trade-off) and the
 // calibration window of the error quantiles, in evaluations.
 const (
-	defaultCoverage    = 0.8
+	defaultCoverage    = 0.78
 	defaultCalibration = 240
 )
 
