@@ -160,7 +160,7 @@ func TestLab(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitVIP(t, lab, l, time.Now())
+			waitVIP(t, lab, l, time.Now(), "")
 		}
 		for trial := 1; trial <= trials; trial++ {
 			all := lab.ControllerIDs()
@@ -194,8 +194,11 @@ func TestLab(t *testing.T) {
 			took = append(took, d)
 			t.Logf("trial %d: killed leader %s (pid %d); %s agreed by %v after %v", trial, old, c.PID, nl, survivors, d.Round(time.Millisecond))
 			if vipFollows {
-				waitVIP(t, lab, nl, start)
+				// The killed process could not release the address from its
+				// namespace; the new leader must hold it meanwhile.
+				waitVIP(t, lab, nl, start, old)
 			}
+			restarted := time.Now()
 			if err := lab.RestartController(old); err != nil {
 				t.Fatalf("trial %d: restart %s: %v", trial, old, err)
 			}
@@ -204,6 +207,14 @@ func TestLab(t *testing.T) {
 			wcancel()
 			if err != nil {
 				t.Fatalf("trial %d: after restarting %s: %v", trial, old, err)
+			}
+			if vipFollows {
+				// Back as a follower, the ex-leader drops its stray address.
+				l, err := lab.WaitLeader(ctx, all...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				waitVIP(t, lab, l, restarted, "")
 			}
 		}
 		sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
@@ -253,13 +264,21 @@ func TestLab(t *testing.T) {
 }
 
 // waitVIP polls until exactly leader holds the lab's VIP.
-func waitVIP(t *testing.T, lab *labkit.Lab, leader string, since time.Time) {
+// waitVIP waits until the leader is the only controller holding the VIP,
+// not counting dead (a killed controller whose namespace still has it).
+func waitVIP(t *testing.T, lab *labkit.Lab, leader string, since time.Time, dead string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		holders, err := lab.VIPHolders()
+		all, err := lab.VIPHolders()
 		if err != nil {
 			t.Fatal(err)
+		}
+		var holders []string
+		for _, h := range all {
+			if h != dead {
+				holders = append(holders, h)
+			}
 		}
 		if len(holders) == 1 && holders[0] == leader {
 			t.Logf("VIP on %s %v after the kill/start", leader, time.Since(since).Round(time.Millisecond))

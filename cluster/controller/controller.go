@@ -155,6 +155,7 @@ func Start(srv *cluster.Server, o Options) (*Controller, error) {
 				return fail(err)
 			}
 			srv.RegisterLeaderService("master-lb", m.Run)
+			c.goRun("lb-stray-vips", func() error { return m.ReleaseStray(ctx) })
 		}
 	case LBNone:
 	default:

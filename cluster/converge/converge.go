@@ -129,7 +129,7 @@ func (c *Converger) Converge(ctx context.Context) error {
 	if len(plans) == 0 {
 		return nil
 	}
-	if err := c.cfg.Cluster.VerifyLeader(); err != nil {
+	if err := c.verifyLeader(ctx); err != nil {
 		return err
 	}
 	now := c.cfg.Now()
@@ -175,11 +175,26 @@ func (c *Converger) Reap(ctx context.Context) error {
 	if !found {
 		return nil
 	}
-	if err := c.cfg.Cluster.VerifyLeader(); err != nil {
+	if err := c.verifyLeader(ctx); err != nil {
 		return err
 	}
 	_, err := c.cfg.Cluster.Apply(ctx, fsm.ReapInstancesType, fsm.ReapInstances{Before: before, Time: c.cfg.Now()})
 	return err
+}
+
+// verifyLeader is Cluster.VerifyLeader bounded by ctx: a raft verify
+// request queued just before raft shuts down is never answered, and a
+// leader service must return promptly when its context ends (or the
+// server's shutdown waits for it forever).
+func (c *Converger) verifyLeader(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- c.cfg.Cluster.VerifyLeader() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // instanceID is "<group>-<fsm index, base 36>-<seq>-<6 random hex>": unique

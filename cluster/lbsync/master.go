@@ -189,3 +189,43 @@ func (m *MasterLB) acquire(ctx context.Context, a netip.Addr) {
 	}
 	m.holders[a] = h
 }
+
+// ReleaseStray runs on every controller, leader or not, until ctx ends:
+// whenever this controller is not running the master LB it removes any
+// tenant public IP from the uplink. A controller killed while leading
+// (kill -9, OOM) cannot release its addresses; when it comes back as a
+// follower this drops them within one resync, so a restarted ex-leader
+// never keeps answering for a public IP the new leader holds.
+func (m *MasterLB) ReleaseStray(ctx context.Context) error {
+	// Its own waker: m.wake belongs to Run.
+	loop(ctx, newWaker(m.cfg.Leader.FSM()), m.cfg.Resync, func() { m.releaseStray() })
+	return nil
+}
+
+func (m *MasterLB) releaseStray() {
+	m.mu.Lock()
+	live := m.live
+	m.mu.Unlock()
+	if live {
+		return
+	}
+	for _, g := range readGroups(m.cfg.Leader.FSM()) {
+		a, err := netip.ParseAddr(g.PublicIP)
+		if err != nil || !a.Is4() {
+			continue
+		}
+		m.mu.Lock()
+		if m.live { // leadership won meanwhile: the holder owns the address now
+			m.mu.Unlock()
+			return
+		}
+		removed, err := m.cfg.Links.RemoveVIP(m.cfg.Uplink, a)
+		m.mu.Unlock()
+		switch {
+		case err != nil:
+			m.log.Error("releasing a stray public IP failed", "vip", a, "error", err)
+		case removed:
+			m.log.Warn("released a stray public IP held while not leader (left by a crash?)", "vip", a, "uplink", m.cfg.Uplink)
+		}
+	}
+}

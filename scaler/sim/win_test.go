@@ -31,14 +31,15 @@ func judge(tb testing.TB, tr *trace.Trace, capacity float64, spec *scaler.GroupS
 
 // TestDefaultBeatsBaselines is the acceptance criterion on the four real
 // traces (the whole of each, capacity p99/30): the default must have a
-// lower τU than the baseline at ≤ 5% more instance-hours. The pairs listed
-// in infeasible are the ones no causal policy can win at the same time as
-// the others (see DESIGN.md: even perfect foresight of the next four
-// minutes needs more instance-hours than the budget leaves, or more than
-// the other baselines' budgets); they are reported, not asserted. Every
-// other pair is asserted.
+// lower τU than the baseline at ≤ 5% more instance-hours. The pairs in
+// notWon are reported, not asserted (DESIGN.md gives the numbers): three
+// cannot be won by any causal policy together with the other baselines of
+// the same trace — perfect foresight of the next four minutes already
+// spends within 1–4% of the budget the other baselines leave — and on ELB
+// the bursts are not forecastable at osm's cost. Every other pair is
+// asserted.
 func TestDefaultBeatsBaselines(t *testing.T) {
-	infeasible := map[string]map[string]bool{
+	notWon := map[string]map[string]bool{
 		"nasa_http_1995.csv":       {"osm": true},
 		"worldcup98.csv":           {"osm": true},
 		"azure_functions_2019.csv": {"reactive": true},
@@ -61,8 +62,8 @@ func TestDefaultBeatsBaselines(t *testing.T) {
 				switch {
 				case v.Win:
 					t.Logf("beats %s: %s", v.Baseline, v.Why)
-				case infeasible[f][v.Baseline]:
-					t.Logf("does not beat %s (out of reach, see DESIGN.md): %s", v.Baseline, v.Why)
+				case notWon[f][v.Baseline]:
+					t.Logf("does not beat %s (known, see DESIGN.md): %s", v.Baseline, v.Why)
 				default:
 					t.Errorf("does not beat %s: %s", v.Baseline, v.Why)
 				}
