@@ -9,7 +9,9 @@ import (
 
 type noTokens struct{}
 
-func (noTokens) Resolve(string) (Identity, error) { return Identity{}, fmt.Errorf("%w", ErrTokenNotFound) }
+func (noTokens) Resolve(string) (Identity, error) {
+	return Identity{}, fmt.Errorf("%w", ErrTokenNotFound)
+}
 
 // The dashboard's page and static files are served without a token (the
 // browser cannot send one before the user types it); its data and every
