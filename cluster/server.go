@@ -50,6 +50,7 @@ type Server struct {
 	logger hclog.Logger
 
 	fsm   *fsm.FSM
+	timed *timedFSM // fsm with Apply timed; what raft applies to
 	raft  *raft.Raft
 	trans *raft.NetworkTransport
 	store *raftboltdb.BoltStore
@@ -253,7 +254,8 @@ func (s *Server) startRaft() error {
 	if err != nil {
 		return fmt.Errorf("cluster: raft state: %w", err)
 	}
-	if s.raft, err = raft.NewRaft(rc, s.fsm, s.store, s.store, s.snaps, s.trans); err != nil {
+	s.timed = &timedFSM{FSM: s.fsm}
+	if s.raft, err = raft.NewRaft(rc, s.timed, s.store, s.store, s.snaps, s.trans); err != nil {
 		return fmt.Errorf("cluster: raft: %w", err)
 	}
 	if hasState {

@@ -367,6 +367,7 @@ func TestMetricsExportAndPrometheus(t *testing.T) {
 		// forecast 1.25 against 0.5 × 2 = 1: |1.25-1|/1 = 0.25
 		`aas_forecast_error_ratio{group="default",tenant="demo"} 0.25`,
 		`aas_fsm_applied_commands_total{command="apply-tenant"} 1`,
+		`aas_fsm_apply_duration_seconds_count{command="apply-tenant"} 1`,
 		`aas_api_write_duration_seconds_count{command="set-desired"} 1`,
 	} {
 		if !strings.Contains(text, want) {

@@ -66,6 +66,7 @@ type collector struct {
 	srv *cluster.Server
 
 	applied    *prometheus.CounterVec
+	applyDur   *prometheus.HistogramVec
 	writeDur   *prometheus.HistogramVec
 	writeFails *prometheus.CounterVec
 
@@ -83,6 +84,9 @@ func newCollector(srv *cluster.Server) *collector {
 		srv: srv,
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aas_fsm_applied_commands_total",
 			Help: "Commands applied to the FSM on this node, by command."}, []string{"command"}),
+		applyDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "aas_fsm_apply_duration_seconds",
+			Help:    "Time this node's FSM took to apply one committed command, by command.",
+			Buckets: prometheus.ExponentialBuckets(0.000005, 2, 18)}, []string{"command"}),
 		writeDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "aas_api_write_duration_seconds",
 			Help:    "Time from an API write to its commit and FSM apply (Server.Apply, forwarding included), by command.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"command"}),
@@ -93,6 +97,9 @@ func newCollector(srv *cluster.Server) *collector {
 		kinds:     map[string]float64{},
 	}
 	srv.FSM().Observe(func(t fsm.MessageType, _ uint64) { c.applied.WithLabelValues(commandName(t)).Inc() })
+	srv.ObserveApplyLatency(func(t fsm.MessageType, d time.Duration) {
+		c.applyDur.WithLabelValues(commandName(t)).Observe(d.Seconds())
+	})
 	return c
 }
 
@@ -106,6 +113,7 @@ func (c *collector) observeWrite(t fsm.MessageType, d time.Duration, err error) 
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	c.applied.Describe(ch)
+	c.applyDur.Describe(ch)
 	c.writeDur.Describe(ch)
 	c.writeFails.Describe(ch)
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descRaftLast, descRaftApplied, descRaftLeader,
@@ -121,6 +129,7 @@ func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ..
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.applied.Collect(ch)
+	c.applyDur.Collect(ch)
 	c.writeDur.Collect(ch)
 	c.writeFails.Collect(ch)
 
