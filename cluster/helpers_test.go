@@ -3,33 +3,16 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"aas/cluster/client"
 	"aas/fsm"
+	"aas/internal/poll"
+	"aas/internal/testlog"
 )
-
-// testLogger returns a logger writing to the test log only when -v and
-// AAS_TEST_LOG are set (raft is chatty).
-func testLogger(t testing.TB, name string) hclog.Logger {
-	if os.Getenv("AAS_TEST_LOG") == "" {
-		return hclog.NewNullLogger()
-	}
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Debug, Output: testWriter{t}})
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // testConfig is a node on 127.0.0.1 with free ports and fast timings.
 func testConfig(t testing.TB, id string) Config {
@@ -46,7 +29,7 @@ func testConfig(t testing.TB, id string) Config {
 		Raft:              timing,
 		JoinRetryMax:      300 * time.Millisecond,
 		ReconcileInterval: 200 * time.Millisecond,
-		Logger:            testLogger(t, id),
+		Logger:            testlog.New(t, id),
 	}
 }
 
@@ -75,21 +58,7 @@ func restartConfig(t testing.TB, s *Server) Config {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if detail != "" {
-			last = detail
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s (last: %s)", timeout, what, last)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
+	poll.Until(t, timeout, what, cond)
 }
 
 // startCluster starts n servers with bootstrap-expect n; each joins the

@@ -321,10 +321,28 @@ func (s *Server) Term() uint64 { return s.raft.CurrentTerm() }
 // VerifyLeader confirms with a quorum that this node is still the leader;
 // call it before any action outside the replicated state.
 func (s *Server) VerifyLeader() error {
-	if err := s.raft.VerifyLeader().Error(); err != nil {
-		return fmt.Errorf("%w: %v", api.ErrNotLeader, err)
+	// raft answers a verify queued just before it shut down never; bound
+	// the wait so a leader service cannot hang shutdown.
+	fut := s.raft.VerifyLeader()
+	done := make(chan error, 1)
+	go func() { done <- fut.Error() }()
+	timeout := 4 * s.cfg.Raft.HeartbeatTimeout
+	if timeout < time.Second {
+		timeout = time.Second
 	}
-	return nil
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("%w: %v", api.ErrNotLeader, err)
+		}
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%w: leadership not confirmed within %v", api.ErrNotLeader, timeout)
+	case <-s.shutdownCh:
+		return fmt.Errorf("%w: shutting down", api.ErrNotLeader)
+	}
 }
 
 // Leader returns the current leader as raft sees it, with its HTTP address

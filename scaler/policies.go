@@ -435,7 +435,13 @@ func shortCycle(y []float64) (int, float64) {
 		d[i] -= mean
 		den += d[i] * d[i]
 	}
-	if den == 0 {
+	// Changes that are only floating-point noise (a constant or linear
+	// load) have no cycle: their correlation is meaningless.
+	var scale float64
+	for _, v := range y {
+		scale = math.Max(scale, math.Abs(v))
+	}
+	if den <= 1e-18*scale*scale*float64(len(d)) {
 		return 0, 0
 	}
 	m := len(d)

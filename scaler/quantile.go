@@ -3,7 +3,7 @@ package scaler
 import (
 	"fmt"
 	"math"
-	"slices"
+	"sync"
 	"time"
 )
 
@@ -43,6 +43,10 @@ const (
 
 // qpScale is the noise scale at forecast level f (load units): √f, floored
 // at one unit so that an idle group's noise is not magnified.
+// qpBufs holds the scratch buffers of quantileProvisioning (seven series
+// of the window's length), reused across decisions and goroutines.
+var qpBufs = sync.Pool{New: func() any { b := make([]float64, 0, 7*512); return &b }}
+
 func qpScale(f float64) float64 { return math.Sqrt(math.Max(f, 1)) }
 
 func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal {
@@ -118,9 +122,14 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 	// candidate smoothing constant; the one whose calibrated p-quantile
 	// forecast at the horizon has the lowest pinball loss over the window
 	// (the proper score of a quantile forecast) is used.
-	var lvBuf, trBuf [qpMaxWindow]float64
-	var zBuf [qpMaxWindow]float64
-	lv, tr := lvBuf[:n], trBuf[:n]
+	bufp := qpBufs.Get().(*[]float64)
+	defer qpBufs.Put(bufp)
+	if cap(*bufp) < 7*n {
+		*bufp = make([]float64, 7*n)
+	}
+	buf := (*bufp)[:7*n]
+	lv, tr, lvBest, trBest := buf[:n], buf[n:2*n], buf[2*n:3*n], buf[3*n:4*n]
+	zBuf, z0Buf, scBuf := buf[4*n:5*n], buf[5*n:6*n], buf[6*n:7*n]
 	smooth := func(alpha float64) {
 		beta := alpha * qpBetaRatio
 		l, b := y[0]-season(0), 0.0
@@ -133,61 +142,76 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 			lv[i], tr[i] = l, b
 		}
 	}
-	fc := func(i, k int) float64 {
-		damp, ph := 0.0, 1.0
-		for j := 0; j < k; j++ {
-			ph *= qpPhi
-			damp += ph
-		}
-		return lv[i] + tr[i]*damp + season(i+k)
+	// damp[k] = φ + φ² + … + φᵏ: the damped trend's weight k steps ahead.
+	var dampBuf [64]float64
+	if h >= len(dampBuf) {
+		h = len(dampBuf) - 1
 	}
-	// errs fills zBuf with the standardised k-step errors, sorted.
+	damp := dampBuf[:h+1]
+	for k, ph := 1, 1.0; k <= h; k++ {
+		ph *= qpPhi
+		damp[k] = damp[k-1] + ph
+	}
+	fc := func(i, k int) float64 { return lv[i] + tr[i]*damp[k] + season(i+k) }
+	// errs fills zBuf with the standardised k-step errors (unordered) and
+	// scBuf with their scales.
 	errs := func(k int) []float64 {
 		z := zBuf[:0]
 		for i := qpBurnIn; i+k < n; i++ {
 			f := fc(i, k)
-			z = append(z, (y[i+k]-f)/qpScale(f))
+			sc := qpScale(f)
+			scBuf[len(z)] = sc
+			z = append(z, (y[i+k]-f)/sc)
 		}
-		slices.Sort(z)
 		return z
 	}
-	alpha := qpAlphas[0]
-	if len(qpAlphas) > 1 {
+	alpha, qh := qpAlphas[0], math.NaN()
+	if len(qpAlphas) == 1 {
+		smooth(alpha)
+	} else {
 		best := math.Inf(1)
 		for _, a := range qpAlphas {
 			smooth(a)
 			z := errs(h)
 			if len(z) == 0 {
+				alpha = a
 				break
 			}
-			q := quantileSorted(z, s.Coverage)
+			z0 := z0Buf[:len(z)]
+			copy(z0, z)
+			q := selectQuantile(z, s.Coverage)
+			// Pinball loss of the calibrated forecast f + q·scale:
+			// y − (f + q·sc) = sc·(z − q).
 			loss := 0.0
-			for i := qpBurnIn; i+h < n; i++ {
-				f := fc(i, h)
-				e := y[i+h] - (f + q*qpScale(f))
-				if e >= 0 {
+			for i, zi := range z0 {
+				if e := scBuf[i] * (zi - q); e >= 0 {
 					loss += s.Coverage * e
 				} else {
 					loss -= (1 - s.Coverage) * e
 				}
 			}
 			if loss < best {
-				best, alpha = loss, a
+				best, alpha, qh = loss, a, q
+				copy(lvBest, lv)
+				copy(trBest, tr)
 			}
 		}
+		if !math.IsInf(best, 1) {
+			lv, tr = lvBest, trBest
+		}
 	}
-	smooth(alpha)
 
 	// Per step of the horizon: forecast now + empirical quantile of the
 	// standardised k-step errors over the window.
 	peak, peakF, peakQ, peakK := math.Inf(-1), 0.0, 0.0, 0
 	for k := 1; k <= h; k++ {
-		z := errs(k)
-		f := fc(n-1, k)
 		q := 0.0
-		if len(z) > 0 {
-			q = quantileSorted(z, s.Coverage)
+		if k == h && !math.IsNaN(qh) {
+			q = qh
+		} else if z := errs(k); len(z) > 0 {
+			q = selectQuantile(z, s.Coverage)
 		}
+		f := fc(n-1, k)
 		if up := f + q*qpScale(f); up > peak {
 			peak, peakF, peakQ, peakK = up, f, q, k
 		}
@@ -201,4 +225,69 @@ func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal
 	return Proposal{Policy: p.Name, Kind: KindProactive, Desired: d,
 		Formula: fmt.Sprintf("quantile: α=%.2g step %d/%d forecast %.2f + q%.3g(errors/√f)=%.2f×√%.2f → %.2f%s; ceil(%.2f/%.2f)=%d",
 			alpha, peakK, h, peakF, s.Coverage, peakQ, math.Max(peakF, 1), peak, cyc, peak, s.Target, d)}
+}
+
+// selectQuantile returns the q-quantile of z (linear interpolation between
+// closest ranks, as quantileSorted) in linear expected time; z is
+// reordered.
+func selectQuantile(z []float64, q float64) float64 {
+	n := len(z)
+	h := q * float64(n-1)
+	lo := int(h)
+	if lo >= n-1 {
+		lo = n - 1
+	}
+	v := nthElement(z, lo)
+	if lo == n-1 || h == float64(lo) {
+		return v
+	}
+	// The next order statistic is the minimum of the part above lo.
+	next := z[lo+1]
+	for _, x := range z[lo+2:] {
+		next = math.Min(next, x)
+	}
+	return v + (h-float64(lo))*(next-v)
+}
+
+// nthElement reorders z so that z[k] is the k-th smallest value, everything
+// before it ≤ and everything after it ≥, and returns z[k] (quickselect,
+// median-of-three pivot; deterministic).
+func nthElement(z []float64, k int) float64 {
+	lo, hi := 0, len(z)-1
+	for hi > lo {
+		mid := lo + (hi-lo)/2
+		if z[mid] < z[lo] {
+			z[mid], z[lo] = z[lo], z[mid]
+		}
+		if z[hi] < z[lo] {
+			z[hi], z[lo] = z[lo], z[hi]
+		}
+		if z[hi] < z[mid] {
+			z[hi], z[mid] = z[mid], z[hi]
+		}
+		pivot := z[mid]
+		i, j := lo, hi
+		for i <= j {
+			for z[i] < pivot {
+				i++
+			}
+			for z[j] > pivot {
+				j--
+			}
+			if i <= j {
+				z[i], z[j] = z[j], z[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return z[k]
+		}
+	}
+	return z[k]
 }

@@ -14,12 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"aas/cluster"
 	"aas/cluster/acl"
 	"aas/cluster/api"
 	"aas/cluster/client"
+	"aas/cluster/clustertest"
 	"aas/fsm"
 )
 
@@ -38,18 +37,10 @@ type env struct {
 // tenant-scoped probe handler registered the way the server will.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dataDir := t.TempDir()
-	srv, err := cluster.New(cluster.Config{
-		NodeID: "n1", Cloud: "c1", DataDir: dataDir,
-		HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true,
-		Raft: cluster.RaftTiming{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-			LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 20 * time.Millisecond},
-		Logger: hclog.NewNullLogger(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	cfg := clustertest.Config(t, "n1")
+	cfg.Bootstrap = true
+	dataDir := cfg.DataDir
+	srv := clustertest.Start(t, cfg)
 	apply := func(ctx context.Context, c fsm.Command) error {
 		_, err := srv.Apply(ctx, c.CommandType(), c)
 		return err

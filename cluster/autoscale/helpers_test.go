@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -13,29 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"aas/cluster"
+	"aas/cluster/clustertest"
 	"aas/fsm"
+	"aas/internal/poll"
 	"aas/scaler"
 )
 
 // The real controller satisfies the interface the loop needs.
 var _ Cluster = (*cluster.Server)(nil)
-
-func testLogger(t testing.TB, name string) hclog.Logger {
-	if os.Getenv("AAS_TEST_LOG") == "" {
-		return hclog.NewNullLogger()
-	}
-	return hclog.New(&hclog.LoggerOptions{Name: name, Level: hclog.Debug, Output: testWriter{t}})
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
 
 // node is an in-process controller with the autoscale loop registered.
 type node struct {
@@ -43,21 +28,9 @@ type node struct {
 	svc *Service
 }
 
-func serverConfig(t testing.TB, id string) cluster.Config {
-	// Timeouts loose enough for -race on two loaded cores.
-	timing := cluster.RaftTiming{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-		LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 20 * time.Millisecond}
-	return cluster.Config{NodeID: id, Cloud: "c1", DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0",
-		RaftAddr: "127.0.0.1:0", Raft: timing, JoinRetryMax: 300 * time.Millisecond, Logger: testLogger(t, id)}
-}
-
 func startNode(t testing.TB, cfg cluster.Config, opts Options) *node {
 	t.Helper()
-	s, err := cluster.New(cfg)
-	if err != nil {
-		t.Fatalf("start %s: %v", cfg.NodeID, err)
-	}
-	t.Cleanup(func() { _ = s.Shutdown() })
+	s := clustertest.Start(t, cfg)
 	svc := New(s, cfg.Logger, opts)
 	s.RegisterLeaderService("autoscale", svc.Run)
 	return &node{srv: s, svc: svc}
@@ -69,7 +42,7 @@ func startCluster(t testing.TB, n int, opts Options) []*node {
 	t.Helper()
 	var nodes []*node
 	for i := 1; i <= n; i++ {
-		cfg := serverConfig(t, fmt.Sprintf("s%d", i))
+		cfg := clustertest.Config(t, fmt.Sprintf("s%d", i))
 		if n == 1 {
 			cfg.Bootstrap = true
 		} else {
@@ -103,21 +76,7 @@ func waitLeader(t testing.TB, nodes []*node, not *node) *node {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if detail != "" {
-			last = detail
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s (last: %s)", timeout, what, last)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
+	poll.Until(t, timeout, what, cond)
 }
 
 func apply(t testing.TB, s *cluster.Server, typ fsm.MessageType, cmd any) {

@@ -80,7 +80,7 @@ func New(cfg Config) (*Converger, error) {
 	c := &Converger{cfg: cfg, log: cfg.Logger.Named("converge"), wake: make(chan struct{}, 1)}
 	cfg.Cluster.FSM().Observe(func(t fsm.MessageType, _ uint64) {
 		switch t {
-		case fsm.RecordMetricsType, fsm.AppendActivityType:
+		case fsm.RecordMetricsType, fsm.AppendActivityType, fsm.RecordEvaluationType:
 			return
 		}
 		select {

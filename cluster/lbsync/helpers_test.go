@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,55 +14,27 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"aas/cluster"
+	"aas/cluster/clustertest"
 	"aas/fsm"
+	"aas/internal/poll"
+	"aas/internal/testlog"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func testLogger(t testing.TB) hclog.Logger {
-	if os.Getenv("AAS_TEST_LOG") == "" {
-		return hclog.NewNullLogger()
-	}
-	return hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Debug})
-}
+func testLogger(t testing.TB) hclog.Logger { return testlog.New(t, t.Name()) }
 
 // startServer starts a single-node controller on 127.0.0.1 and waits until
 // it leads.
 func startServer(t *testing.T) *cluster.Server {
 	t.Helper()
-	s, err := cluster.New(cluster.Config{
-		NodeID: "n1", Cloud: "c1", DataDir: t.TempDir(),
-		HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true,
-		Raft: cluster.RaftTiming{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-			LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 20 * time.Millisecond},
-		Logger: testLogger(t),
-	})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Shutdown() })
-	waitFor(t, 20*time.Second, "leadership", func() (bool, string) { return s.IsLeader(), "" })
-	return s
+	return clustertest.StartLeader(t, clustertest.Config(t, "n1"))
 }
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if detail != "" {
-			last = detail
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s (last: %s)", timeout, what, last)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
+	poll.Until(t, timeout, what, cond)
 }
 
 func apply(t testing.TB, s *cluster.Server, typ fsm.MessageType, payload any) {

@@ -7,13 +7,11 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"aas/cluster"
+	"aas/cluster/clustertest"
 	"aas/fsm"
 )
 
@@ -29,13 +27,7 @@ type testNode struct {
 func startNode(t testing.TB) *testNode {
 	t.Helper()
 	n := newNode(t, "nb1", true)
-	deadline := time.Now().Add(15 * time.Second)
-	for !n.srv.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("single node did not become leader")
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
+	clustertest.WaitLeader(t, n.srv)
 	return n
 }
 
@@ -44,19 +36,11 @@ func startNode(t testing.TB) *testNode {
 func newNode(t testing.TB, id string, bootstrap bool) *testNode {
 	t.Helper()
 	n := &testNode{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-	srv, err := cluster.New(cluster.Config{
-		NodeID: id, Cloud: "c1", DataDir: t.TempDir(),
-		HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: bootstrap,
-		// Slower than the fast profile: -race on few shared cores.
-		Raft: cluster.RaftTiming{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-			LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 20 * time.Millisecond},
-		Logger: hclog.NewNullLogger(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	cfg := clustertest.Config(t, id)
+	cfg.Bootstrap = bootstrap
+	srv := clustertest.Start(t, cfg)
 	n.srv = srv
+	var err error
 	n.api, err = New(srv, Options{Now: func() time.Time { return n.now }})
 	if err != nil {
 		t.Fatal(err)
@@ -131,25 +115,10 @@ func (n *testNode) stateIndex() uint64 {
 	return i
 }
 
-// repoFile finds a file relative to the repository root (walking up from
-// the package directory to the directory holding go.mod).
+// repoFile reads a file of the repository (rel to its root).
 func repoFile(t testing.TB, rel string) []byte {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-	data, err := os.ReadFile(filepath.Join(dir, rel))
+	data, err := os.ReadFile(clustertest.RepoFile(t, rel))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,27 +15,11 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"aas/cluster"
+	"aas/cluster/clustertest"
 	"aas/cluster/secrets"
 	"aas/cluster/tenant"
 	"aas/fsm"
 )
-
-// repoFile walks up from the package directory to find a file of the repo.
-func repoFile(t *testing.T, rel string) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		p := filepath.Join(dir, rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("%s not found above the package directory", rel)
-		}
-		dir = parent
-	}
-}
 
 type syncBuffer struct {
 	mu sync.Mutex
@@ -59,7 +43,7 @@ func (s *syncBuffer) Bytes() []byte {
 // sealing its secrets, takes a snapshot, and searches the BoltDB log, the
 // snapshot files, the FSM state and the debug log for the plaintexts.
 func TestSealedSecretsNeverReachRaftInPlaintext(t *testing.T) {
-	spec, err := tenant.LoadFile(repoFile(t, "examples/rich-tenant.yml"))
+	spec, err := tenant.LoadFile(clustertest.RepoFile(t, "examples/rich-tenant.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,14 +76,11 @@ func TestSealedSecretsNeverReachRaftInPlaintext(t *testing.T) {
 	cmd.Time = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 	var logs syncBuffer
-	dataDir := t.TempDir()
-	srv, err := cluster.New(cluster.Config{
-		NodeID: "n1", Cloud: "c1", DataDir: dataDir,
-		HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true,
-		Raft: cluster.RaftTiming{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-			LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 20 * time.Millisecond},
-		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: &logs}),
-	})
+	cfg := clustertest.Config(t, "n1")
+	cfg.Bootstrap = true
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: &logs})
+	dataDir := cfg.DataDir
+	srv, err := cluster.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,12 @@ type Config struct {
 	ListTimeout time.Duration
 	// Parallel bounds concurrent creates and deletes (default 8).
 	Parallel int
+	// LeftGrace is how long the instances of a hypervisor that left
+	// gossip gracefully (liveness left: its agent stopped, its instances
+	// keep running) are kept before they are declared failed, so an agent
+	// restarted on the same host adopts them (default 1m; negative: at
+	// once). A failed hypervisor's instances are failed at once.
+	LeftGrace time.Duration
 	// DefaultTemplate is used for groups without a template (dev mode: the
 	// demo workload, see DefaultProcessTemplate).
 	DefaultTemplate tenant.Template
@@ -114,6 +120,9 @@ func New(cfg Config) (*Reconciler, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
 	}
+	if cfg.LeftGrace == 0 {
+		cfg.LeftGrace = time.Minute
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -128,7 +137,7 @@ func New(cfg Config) (*Reconciler, error) {
 	}
 	cfg.Cluster.FSM().Observe(func(t fsm.MessageType, _ uint64) {
 		switch t {
-		case fsm.RecordMetricsType, fsm.AppendActivityType:
+		case fsm.RecordMetricsType, fsm.AppendActivityType, fsm.RecordEvaluationType:
 			return // our own metric writes must not spin the loop
 		}
 		r.Wake()
@@ -252,13 +261,15 @@ func (r *Reconciler) Reconcile(ctx context.Context) {
 	}
 	var ups []fsm.InstanceUpdate
 
-	// 1. Instances on hypervisors gossip declared failed (or gone) are lost.
+	// 1. Instances on hypervisors gossip declared failed (or gone, or left
+	// longer than LeftGrace ago) are lost.
 	for _, in := range v.instances {
 		if !in.Live() || in.Hypervisor == "" || r.isBusy(in.ID) {
 			continue
 		}
 		h, ok := v.hypByID[in.Hypervisor]
-		if !ok || h.Liveness == fsm.LivenessFailed || h.Liveness == fsm.LivenessLeft {
+		left := ok && h.Liveness == fsm.LivenessLeft && !r.cfg.Now().Before(h.Since.Add(r.cfg.LeftGrace))
+		if !ok || h.Liveness == fsm.LivenessFailed || left {
 			ups = append(ups, fsm.InstanceUpdate{ID: in.ID, State: fsm.StateFailed,
 				Reason: fmt.Sprintf("hypervisor %s is %s", in.Hypervisor, livenessOf(h, ok))})
 		}

@@ -135,7 +135,7 @@ func startAgent(t *testing.T, log hclog.Logger, id string) *nodes.Agent {
 	agent, err := nodes.NewAgent(nodes.AgentConfig{
 		NodeID: id, Cloud: "local", Driver: nodes.DriverProcess, APIAddr: "127.0.0.1:0",
 		DataDir: t.TempDir(), Logger: log, SyncInterval: 200 * time.Millisecond, SampleInterval: 300 * time.Millisecond,
-		DefaultHealth: health.Check{Interval: 300 * time.Millisecond, Timeout: 300 * time.Millisecond},
+		DefaultHealth: health.Check{Interval: 300 * time.Millisecond, Timeout: 300 * time.Millisecond, Grace: 10 * time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -455,7 +455,10 @@ func TestGroupLifecycle(t *testing.T) {
 	l.apply(fsm.UpdateInstances{Time: time.Now(), Updates: []fsm.InstanceUpdate{
 		{ID: pending.ID, State: fsm.StateProvisioning, Hypervisor: "hv1"}}})
 	st, _, err := l.client.Create(ctx, l.srv.Term(), driver.InstanceSpec{ID: pending.ID, Tenant: "acme", Group: "web",
-		Process: &driver.ProcessTemplate{Command: mustExe(t), Args: []string{"-test.run=^$"}, Env: map[string]string{envWorkload: "1"}}}, nil)
+		Process: &driver.ProcessTemplate{Command: mustExe(t), Args: []string{"-test.run=^$"}, Env: map[string]string{envWorkload: "1"}}},
+		// the check the dead reconciler sent: the group template's
+		&health.Check{Kind: health.KindHTTP, Path: "/healthz", Interval: 300 * time.Millisecond, Timeout: 300 * time.Millisecond,
+			Grace: 10 * time.Second, UnhealthyThreshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package ui_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,110 +17,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"aas/cluster"
+	"aas/cluster/clustertest"
 	"aas/cluster/northbound"
 	"aas/cluster/ui"
 	"aas/fsm"
 	"aas/internal/testenv"
+	"aas/scaler/trace/tracetest"
 )
 
 // startServer runs a single-node controller on 127.0.0.1 with the
 // northbound API and the dashboard, and waits until it leads.
 func startServer(t *testing.T) *cluster.Server {
 	t.Helper()
-	logger := hclog.NewNullLogger()
-	if os.Getenv("AAS_TEST_LOG") != "" {
-		logger = hclog.New(&hclog.LoggerOptions{Name: "ui-test", Level: hclog.Debug})
-	}
-	srv, err := cluster.New(cluster.Config{
-		NodeID: "ctl-1", Cloud: "eu-west", DataDir: t.TempDir(),
-		HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true,
-		Raft: cluster.RaftTiming{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-			LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 20 * time.Millisecond},
-		Logger: logger,
-	})
-	if err != nil {
-		t.Fatalf("start controller: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	if err := northbound.Register(srv, logger); err != nil {
+	cfg := clustertest.Config(t, "ctl-1")
+	cfg.Cloud, cfg.Bootstrap = "eu-west", true
+	srv := clustertest.Start(t, cfg)
+	if err := northbound.Register(srv, cfg.Logger); err != nil {
 		t.Fatalf("northbound: %v", err)
 	}
 	if err := ui.Register(srv); err != nil {
 		t.Fatalf("ui: %v", err)
 	}
-	waitFor(t, 30*time.Second, "the node to lead", func() bool { return srv.IsLeader() && srv.LeadershipEstablished() })
+	clustertest.WaitLeader(t, srv)
 	return srv
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
-// findUp returns dir/rel for the nearest ancestor dir of the working
-// directory that holds rel.
-func findUp(t *testing.T, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, rel)
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("%s not found above the package directory", rel)
-		}
-		dir = parent
-	}
-}
-
-// readTrace reads n load values of a trace CSV (t,load with # comments)
-// starting at row skip.
-func readTrace(t *testing.T, path string, skip, n int) []float64 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []float64
-	sc := bufio.NewScanner(f)
-	row := 0
-	for sc.Scan() && len(out) < n {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "t,") {
-			continue
-		}
-		_, v, ok := strings.Cut(line, ",")
-		if !ok {
-			t.Fatalf("%s: bad line %q", path, line)
-		}
-		x, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			t.Fatalf("%s: bad load %q: %v", path, v, err)
-		}
-		if row++; row > skip {
-			out = append(out, x)
-		}
-	}
-	if len(out) < n {
-		t.Fatalf("%s: only %d rows after %d", path, len(out), skip)
-	}
-	return out
 }
 
 func apply(t *testing.T, srv *cluster.Server, typ fsm.MessageType, cmd any) {
@@ -168,7 +87,7 @@ type fixture struct {
 func populate(t *testing.T, srv *cluster.Server, now time.Time) fixture {
 	t.Helper()
 	base := "http://" + srv.HTTPAddr()
-	seed, err := os.ReadFile(findUp(t, "examples/seed-tenant.yml"))
+	seed, err := os.ReadFile(clustertest.RepoFile(t, "examples/seed-tenant.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +149,11 @@ func populate(t *testing.T, srv *cluster.Server, now time.Time) fixture {
 	// minute), scaled to the groups' units.
 	const n, step = 60, 45 * time.Second
 	fx.points = n
-	trace := readTrace(t, findUp(t, "shared/traces/nasa_http_1995.csv"), 600, n+5)
+	loads := tracetest.Load(t, "nasa_http_1995.csv").Loads()
+	if len(loads) < 600+n+5 {
+		t.Fatalf("NASA trace has %d points", len(loads))
+	}
+	trace := loads[600 : 600+n+5]
 	peak := 0.0
 	for _, v := range trace {
 		peak = math.Max(peak, v)

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"aas/cluster"
+	"aas/cluster/clustertest"
 	"aas/cluster/northbound"
 	"aas/cluster/northbound/wire"
 	"aas/cluster/tenant"
@@ -23,27 +24,13 @@ import (
 // on 127.0.0.1 and returns it with its HTTP address.
 func startNorthbound(t *testing.T) (*cluster.Server, string) {
 	t.Helper()
-	srv, err := cluster.New(cluster.Config{
-		NodeID: "cli1", Cloud: "c1", DataDir: t.TempDir(),
-		HTTPAddr: "127.0.0.1:0", RaftAddr: "127.0.0.1:0", Bootstrap: true,
-		Raft: cluster.RaftTiming{HeartbeatTimeout: 500 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
-			LeaderLeaseTimeout: 500 * time.Millisecond, CommitTimeout: 20 * time.Millisecond},
-		Logger: hclog.NewNullLogger(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	cfg := clustertest.Config(t, "cli1")
+	cfg.Bootstrap = true
+	srv := clustertest.Start(t, cfg)
 	if err := northbound.Register(srv, hclog.NewNullLogger()); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !srv.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
+	clustertest.WaitLeader(t, srv)
 	return srv, srv.HTTPAddr()
 }
 

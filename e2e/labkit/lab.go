@@ -144,7 +144,29 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		}
 		h.Args = []string{"-hypervisor", "-node-id", h.ID, "-cloud", h.Cloud, "-driver", "process",
 			"-data-dir", h.DataDir, "-api-addr", h.APIAddr, "-gossip-addr", h.GossipAddr, "-join", c.GossipAddr}
+		if opts.InstanceNetworks && extra.processMode {
+			h.Args = append(h.Args, "-process-mode", "netns")
+		}
 		st.Hypervisors = append(st.Hypervisors, h)
+	}
+	if opts.InstanceNetworks {
+		file, err := tenantPath(opts.TenantFile)
+		if err != nil {
+			return fail(err)
+		}
+		subnets, err := tenantSubnets(file)
+		if err != nil {
+			return fail(err)
+		}
+		if err := buildInstanceNetworks(st, subnets); err != nil {
+			return fail(err)
+		}
+		st.InstanceSubnets = subnets
+		if extra.processMode {
+			st.ProcessMode = "netns"
+		} else {
+			log.Warn("instance networks plumbed, but this ctl has no `agent -process-mode`: instances stay on the hypervisors' loopback")
+		}
 	}
 	for i := range st.Controllers {
 		if err := l.startController(i); err != nil {
@@ -204,7 +226,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 }
 
 // agentFeatures says which optional agent flags this ctl binary has.
-type agentFeatures struct{ raftProfile, uplink, lbIPTables bool }
+type agentFeatures struct{ raftProfile, uplink, lbIPTables, processMode bool }
 
 // agentExtras reads `ctl agent -h` to find optional flags (the agent grows
 // flags while the project is built; the lab uses those that exist).
@@ -214,6 +236,7 @@ func agentExtras(ctlPath string) agentFeatures {
 		raftProfile: strings.Contains(out, "-raft-profile"),
 		uplink:      strings.Contains(out, "-uplink"),
 		lbIPTables:  strings.Contains(out, "  -lb ") && strings.Contains(out, "iptables"),
+		processMode: strings.Contains(out, "-process-mode"),
 	}
 }
 

@@ -58,6 +58,13 @@ type Options struct {
 	TenantFile string
 	// SkipTenant leaves the demo tenant out.
 	SkipTenant bool
+	// InstanceNetworks plumbs the tenant's subnets for instances with
+	// their own addresses: a bridge per subnet in every hypervisor
+	// namespace (holding the gateway), forwarding there, and a route to
+	// the subnets from each controller to its hypervisor. Hypervisor agents
+	// then run the process driver with `-process-mode netns` when the ctl
+	// binary has that flag (State.ProcessMode says whether it did).
+	InstanceNetworks bool
 	// ReadyTimeout bounds the wait for an agreed leader and live
 	// hypervisors (default 90 s).
 	ReadyTimeout time.Duration
@@ -115,6 +122,11 @@ type State struct {
 	// it was not when it was not.
 	Tenant     string `json:"tenant,omitempty"`
 	TenantNote string `json:"tenant_note,omitempty"`
+	// InstanceSubnets are the tenant subnets plumbed on the hypervisors
+	// (Options.InstanceNetworks); ProcessMode is the -process-mode the
+	// hypervisor agents run with (empty: the agent's default).
+	InstanceSubnets []InstanceSubnet `json:"instance_subnets,omitempty"`
+	ProcessMode     string           `json:"process_mode,omitempty"`
 }
 
 // Namespace roles in State.Namespaces.

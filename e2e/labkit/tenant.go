@@ -82,12 +82,9 @@ func AdaptTenant(data []byte, clouds []string) ([]byte, error) {
 // through the leader. It returns the tenant's name, or an error wrapping
 // ErrTenantAPIMissing when the agents have no tenant API.
 func (l *Lab) applyDemoTenant(ctx context.Context, file string) (string, error) {
-	if file == "" {
-		p, err := findUp(DemoTenantFile)
-		if err != nil {
-			return "", err
-		}
-		file = p
+	file, err := tenantPath(file)
+	if err != nil {
+		return "", err
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -117,6 +114,15 @@ func (l *Lab) applyDemoTenant(ctx context.Context, file string) (string, error) 
 		return "", fmt.Errorf("labkit: apply demo tenant: %w", err)
 	}
 	return res.Tenant, nil
+}
+
+// tenantPath is file, or the demo tenant found above the working
+// directory when file is empty.
+func tenantPath(file string) (string, error) {
+	if file != "" {
+		return file, nil
+	}
+	return findUp(DemoTenantFile)
 }
 
 func execOutput(name string, args ...string) (string, error) {

@@ -3,38 +3,11 @@ package chart
 import (
 	"bytes"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"aas/scaler/trace"
+	"aas/scaler/trace/tracetest"
 )
-
-// tracesDir finds shared/traces above the package directory; it skips
-// when absent, except in CI.
-func tracesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "traces")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("shared/traces not found (required in CI)")
-	}
-	t.Skip("shared/traces not found")
-	return ""
-}
 
 // traceChart charts a real trace with a capacity step line sized for 100
 // requests per minute per instance.
@@ -54,13 +27,9 @@ func traceChart(tr *trace.Trace) Chart {
 }
 
 func TestRenderRealTraces(t *testing.T) {
-	dir := tracesDir(t)
 	for _, name := range []string{"nasa_http_1995.csv", "worldcup98.csv", "azure_functions_2019.csv", "aws_elb_requests.csv"} {
 		t.Run(name, func(t *testing.T) {
-			tr, err := trace.ParseFile(filepath.Join(dir, name))
-			if err != nil {
-				t.Fatal(err)
-			}
+			tr := tracetest.Load(t, name)
 			var buf bytes.Buffer
 			if err := Render(&buf, traceChart(tr)); err != nil {
 				t.Fatal(err)

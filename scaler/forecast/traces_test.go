@@ -1,47 +1,16 @@
 package forecast
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
-	"aas/scaler/trace"
+	"aas/scaler/trace/tracetest"
 )
-
-// tracesDir finds shared/traces by walking up from the package directory.
-// It skips when the traces are absent, except in CI where that fails.
-func tracesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "traces")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("shared/traces not found above the package directory (required in CI)")
-	}
-	t.Skip("shared/traces not found above the package directory")
-	return ""
-}
 
 // loadTrace reads a trace, keeps [from, to) seconds (to <= 0: all) and
 // resamples it to step seconds (0: as is), returning the loads.
 func loadTrace(t testing.TB, file string, from, to, step int64) []float64 {
 	t.Helper()
-	tr, err := trace.ParseFile(filepath.Join(tracesDir(t), file))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := tracetest.Load(t, file)
 	if to > 0 {
 		tr = tr.Window(from, to)
 	}

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,31 +30,41 @@ func judge(tb testing.TB, tr *trace.Trace, capacity float64, spec *scaler.GroupS
 	return NewReport(tr.Name, c, rs).Judge(scaler.DefaultPolicyName, judged)
 }
 
-// TestDefaultBeatsBaselines is the acceptance criterion on the four real
-// traces (the whole of each, capacity p99/30): the default must have a
-// lower τU than the baseline at ≤ 5% more instance-hours. The pairs in
-// notWon are reported, not asserted (DESIGN.md gives the numbers): three
-// cannot be won by any causal policy together with the other baselines of
-// the same trace — perfect foresight of the next four minutes already
-// spends within 1–4% of the budget the other baselines leave — and on ELB
-// the bursts are not forecastable at osm's cost. Every other pair is
-// asserted.
+// TestDefaultBeatsBaselines is the acceptance criterion on the real traces
+// (capacity p99/30 of the replayed series): the default must have a lower
+// τU than the baseline at ≤ 5% more instance-hours. Azure and ELB are
+// replayed whole; NASA and World Cup (84k and 125k steps, too slow under
+// the race detector) by their third quarter — make bench-elasticity and
+// BenchmarkGeneralisation replay them whole and by every quarter. The
+// pairs in notWon are reported, not asserted (DESIGN.md gives the
+// numbers): on the whole traces three cannot be won by any causal policy
+// together with the other baselines of the same trace — perfect foresight
+// of the next four minutes already spends within 1–4% of the budget the
+// other baselines leave — and on ELB the bursts are not forecastable at
+// osm's cost. Every other pair is asserted.
 func TestDefaultBeatsBaselines(t *testing.T) {
-	notWon := map[string]map[string]bool{
-		"nasa_http_1995.csv":       {"osm": true},
-		"worldcup98.csv":           {"osm": true},
-		"azure_functions_2019.csv": {"reactive": true},
-		"aws_elb_requests.csv":     {"osm": true},
+	cases := []struct {
+		file     string
+		quarter  int64 // 0: whole trace
+		notWon   []string
+		shortRun bool
+	}{
+		{"nasa_http_1995.csv", 3, []string{"osm"}, false},
+		{"worldcup98.csv", 3, []string{"osm"}, false},
+		{"azure_functions_2019.csv", 0, []string{"reactive"}, true},
+		{"aws_elb_requests.csv", 0, []string{"osm"}, true},
 	}
-	files := []string{"nasa_http_1995.csv", "worldcup98.csv", "azure_functions_2019.csv", "aws_elb_requests.csv"}
-	if testing.Short() {
-		// The two shorter traces only (the race detector makes the long
-		// ones slow); the full run is the default.
-		files = files[2:]
-	}
-	for _, f := range files {
-		t.Run(f, func(t *testing.T) {
-			tr := loadTrace(t, f)
+	for _, c := range cases {
+		if testing.Short() && !c.shortRun {
+			continue
+		}
+		t.Run(c.file, func(t *testing.T) {
+			t.Parallel()
+			tr := loadTrace(t, c.file)
+			if c.quarter > 0 {
+				span := tr.End() - tr.Start()
+				tr = tr.Window(tr.Start()+(c.quarter-1)*span/4, tr.Start()+c.quarter*span/4)
+			}
 			vs := judge(t, tr, AutoCapacity(tr), nil)
 			if len(vs) != len(judged) {
 				t.Fatalf("%d verdicts, want %d", len(vs), len(judged))
@@ -62,7 +73,7 @@ func TestDefaultBeatsBaselines(t *testing.T) {
 				switch {
 				case v.Win:
 					t.Logf("beats %s: %s", v.Baseline, v.Why)
-				case notWon[f][v.Baseline]:
+				case slices.Contains(c.notWon, v.Baseline):
 					t.Logf("does not beat %s (known, see DESIGN.md): %s", v.Baseline, v.Why)
 				default:
 					t.Errorf("does not beat %s: %s", v.Baseline, v.Why)

@@ -1,15 +1,17 @@
-package trace
+package trace_test
 
 import (
 	"bufio"
 	"bytes"
 	"os"
-	"path/filepath"
 	"testing"
+
+	"aas/scaler/trace"
+	"aas/scaler/trace/tracetest"
 )
 
 func nasaBytes(b *testing.B) []byte {
-	data, err := os.ReadFile(filepath.Join(tracesDir(b), "nasa_http_1995.csv"))
+	data, err := os.ReadFile(tracetest.Path(b, "nasa_http_1995.csv"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,14 +42,14 @@ func BenchmarkParseNASA(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Parse(bytes.NewReader(data), "nasa"); err != nil {
+		if _, err := trace.Parse(bytes.NewReader(data), "nasa"); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 func BenchmarkResampleNASAHourly(b *testing.B) {
-	tr, err := Parse(bytes.NewReader(nasaBytes(b)), "nasa")
+	tr, err := trace.Parse(bytes.NewReader(nasaBytes(b)), "nasa")
 	if err != nil {
 		b.Fatal(err)
 	}

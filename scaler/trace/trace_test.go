@@ -10,110 +10,6 @@ import (
 	"testing"
 )
 
-// tracesDir finds shared/traces by walking up from the package directory
-// (the traces live beside the repository, never inside it). It skips when
-// they are absent, except in CI where that is a failure. A local helper
-// because scaler/... may not import the project's internal/testenv.
-func tracesDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "traces")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("shared/traces not found above the package directory (required in CI)")
-	}
-	t.Skip("shared/traces not found above the package directory")
-	return ""
-}
-
-func TestParseRealTraces(t *testing.T) {
-	dir := tracesDir(t)
-	tests := []struct {
-		file     string
-		step     int64
-		minDays  float64
-		comments int
-	}{
-		{"nasa_http_1995.csv", 60, 50, 3},
-		{"worldcup98.csv", 60, 80, 2},
-		{"azure_functions_2019.csv", 60, 0.9, 2},
-		{"aws_elb_requests.csv", 300, 10, 2},
-	}
-	for _, tc := range tests {
-		t.Run(tc.file, func(t *testing.T) {
-			tr, err := ParseFile(filepath.Join(dir, tc.file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tr.Step != tc.step {
-				t.Errorf("Step = %d, want %d", tr.Step, tc.step)
-			}
-			if len(tr.Comments) != tc.comments {
-				t.Errorf("got %d comments, want %d: %q", len(tr.Comments), tc.comments, tr.Comments)
-			}
-			if !strings.HasPrefix(tr.Comments[0], "source:") {
-				t.Errorf("first comment %q does not start with source:", tr.Comments[0])
-			}
-			days := float64(tr.End()-tr.Start()) / 86400
-			if days < tc.minDays {
-				t.Errorf("span %.2f days, want ≥ %.2f", days, tc.minDays)
-			}
-			for i := 1; i < len(tr.Points); i++ {
-				if tr.Points[i].T <= tr.Points[i-1].T {
-					t.Fatalf("point %d: t not increasing", i)
-				}
-			}
-			// Resampling to an hour keeps the total load.
-			total := sum(tr.Loads())
-			h := tr.Resample(3600)
-			if got := sum(h.Loads()); math.Abs(got-total) > 1e-6*math.Max(1, total) {
-				t.Errorf("Resample(3600) total = %g, want %g", got, total)
-			}
-			if h.Step != 3600 {
-				t.Errorf("resampled Step = %d", h.Step)
-			}
-			for i, p := range h.Points {
-				if p.T%3600 != 0 || (i > 0 && p.T-h.Points[i-1].T != 3600) {
-					t.Fatalf("resampled point %d at t=%d is not on the hourly grid", i, p.T)
-				}
-			}
-			q50, q99 := Quantile(tr.Loads(), 0.5), Quantile(tr.Loads(), 0.99)
-			if !(q50 <= q99) || q99 <= 0 {
-				t.Errorf("quantiles p50=%g p99=%g", q50, q99)
-			}
-		})
-	}
-}
-
-func TestNASAOutageIsZeros(t *testing.T) {
-	tr, err := ParseFile(filepath.Join(tracesDir(t), "nasa_http_1995.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 1995-08-01 14:53 to 08-03 04:35 local time, trace starts 07-01 00:00.
-	from := int64((31*24+14)*3600 + 53*60)
-	to := int64((33*24+4)*3600 + 35*60)
-	w := tr.Window(from+3600, to-3600)
-	if w.Len() < 30*60 {
-		t.Fatalf("outage window has %d points", w.Len())
-	}
-	if s := sum(w.Loads()); s != 0 {
-		t.Errorf("outage window load sum = %g, want 0", s)
-	}
-}
-
 func TestGaps(t *testing.T) {
 	tr := &Trace{Step: 60, Points: []Point{{0, 1}, {60, 1}, {180, 1}, {240, 1}, {3240, 1}}}
 	tests := []struct {
@@ -129,14 +25,6 @@ func TestGaps(t *testing.T) {
 		if got := tr.Gaps(tc.factor); !slices.Equal(got, tc.want) {
 			t.Errorf("Gaps(%g) = %v, want %v", tc.factor, got, tc.want)
 		}
-	}
-	nasa, err := ParseFile(filepath.Join(tracesDir(t), "nasa_http_1995.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The log has no records from 1995-07-28 13:32 to 08-01 00:00.
-	if g := nasa.Gaps(10); len(g) != 1 || g[0].To-g[0].From < 80*3600 {
-		t.Errorf("NASA gaps = %v, want one of ~82 h", g)
 	}
 }
 

@@ -5,7 +5,7 @@
 // and aas.instance so a restarted agent finds and adopts it. With a tenant
 // network in the spec the container is attached to a per-tenant bridge
 // network created with the tenant's subnet (IPAM) and gets its IP from the
-// tenant range. CPU comes from the stats API: cpu_delta / system_delta ×
+// tenant range; the network goes with the last container on it. CPU comes from the stats API: cpu_delta / system_delta ×
 // online CPUs, in cores.
 package docker
 
@@ -63,6 +63,10 @@ type Driver struct {
 
 	locks sync.Map // instance ID -> *sync.Mutex
 	netMu sync.Mutex
+	// netUse is held shared by Create (from finding the tenant network
+	// until the container runs on it) and exclusively while an idle
+	// network is removed, so a network never goes between the two.
+	netUse sync.RWMutex
 
 	mu   sync.Mutex
 	last map[string]cpuSample
@@ -176,6 +180,8 @@ func (d *Driver) Create(ctx context.Context, spec driver.InstanceSpec) (driver.I
 		return driver.Instance{}, fmt.Errorf("%w: field docker.image is required by the docker driver", driver.ErrInvalidSpec)
 	}
 	defer d.lock(spec.ID)()
+	d.netUse.RLock()
+	defer d.netUse.RUnlock()
 	name := namePrefix + spec.ID
 	if inst, err := d.inspect(ctx, name); err == nil {
 		if inst.State != driver.StateRunning {
@@ -298,10 +304,17 @@ func toInstance(id string, labels map[string]string, running bool, nets map[stri
 }
 
 // Delete implements driver.Driver: stop (SIGTERM, then SIGKILL after
-// StopTimeout) and remove.
+// StopTimeout) and remove; a tenant network left without containers is
+// removed too.
 func (d *Driver) Delete(ctx context.Context, id string) error {
 	defer d.lock(id)()
 	name := namePrefix + id
+	var nets []string
+	if res, err := d.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{}); err == nil && res.Container.NetworkSettings != nil {
+		for n := range res.Container.NetworkSettings.Networks {
+			nets = append(nets, n)
+		}
+	}
 	timeout := int(d.cfg.StopTimeout / time.Second)
 	if _, err := d.cli.ContainerStop(ctx, name, client.ContainerStopOptions{Timeout: &timeout}); err != nil && !cerrdefs.IsNotFound(err) {
 		d.log.Warn("stop container", "id", id, "error", err)
@@ -313,7 +326,33 @@ func (d *Driver) Delete(ctx context.Context, id string) error {
 	delete(d.last, id)
 	d.mu.Unlock()
 	d.log.Info("deleted instance", "id", id)
+	for _, n := range nets {
+		d.removeIfIdle(ctx, n)
+	}
 	return nil
+}
+
+// removeIfIdle removes a tenant network this driver created (label
+// aas.managed) once no container is attached to it: the last instance of
+// a tenant network on this host takes the network with it.
+func (d *Driver) removeIfIdle(ctx context.Context, name string) {
+	idle := func() bool {
+		res, err := d.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+		return err == nil && res.Network.Labels[labelManaged] == "1" && len(res.Network.Containers) == 0
+	}
+	if !idle() {
+		return
+	}
+	d.netUse.Lock() // no Create between the check and the removal
+	defer d.netUse.Unlock()
+	if !idle() {
+		return
+	}
+	if _, err := d.cli.NetworkRemove(ctx, name, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		d.log.Warn("remove idle tenant network", "network", name, "error", err)
+		return
+	}
+	d.log.Info("removed idle tenant network", "network", name)
 }
 
 // List implements driver.Driver: every container labelled aas.instance,

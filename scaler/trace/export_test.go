@@ -1,0 +1,4 @@
+package trace
+
+// Sum is sum for the external tests (package trace_test).
+var Sum = sum
