@@ -56,10 +56,7 @@ func restartConfig(t testing.TB, s *Server) Config {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	poll.Until(t, timeout, what, cond)
-}
+var waitFor = poll.Until
 
 // startCluster starts n servers with bootstrap-expect n; each joins the
 // first one (the first joins nobody: it learns the others from their calls).

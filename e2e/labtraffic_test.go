@@ -336,7 +336,7 @@ func TestLabInstanceNetwork(t *testing.T) {
 		t.Fatal("no instance subnets plumbed")
 	}
 	sn := st.InstanceSubnets[0]
-	t.Logf("subnet %s/%s %s gateway %s bridge %s; hypervisors' process mode %q", sn.Network, sn.Tenant, sn.CIDR, sn.Gateway, sn.Bridge, st.ProcessMode)
+	t.Logf("subnet %s/%s %s gateway %s bridge %s; hypervisors' process mode %q", sn.Tenant, sn.Network, sn.CIDR, sn.Gateway, sn.Bridge, st.ProcessMode)
 
 	for i, h := range st.Hypervisors {
 		c := st.Controllers[i]

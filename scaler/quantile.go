@@ -19,17 +19,20 @@ import (
 // the smoother's own recent k-step errors, standardised by √forecast
 // (per-interval counts are roughly Poisson: the noise grows like the square
 // root of the level; the empirical quantile absorbs whatever the true
-// dispersion is). desired = ceil(max_k upper_k / target).
+// dispersion is). The smoothing constant is chosen per decision among
+// qpAlphas by the pinball loss of the calibrated quantile forecast over the
+// window (slow for stationary noise, fast after a ramp or a level shift).
+// desired = ceil(max_k upper_k / target).
 //
 // Everything is recomputed from the metric window at each decision (a few
-// hundred points, one pass): no state outside Input, no fitting.
+// passes over a few hundred points): no state outside Input, no fitting.
 
 // Smoothing constants of the point forecast (per metric period). They are
-// properties of the method, not of a workload: α = 0.3 follows a level
-// within ~3 periods (the lead time), β and φ keep a trend only while it
-// persists and fade it within a few periods.
+// properties of the method, not of a workload: the α candidates span a
+// level memory of ~20 periods down to ~2; β = α/4 and φ = 0.8 keep a trend
+// only while it persists and fade it within a few periods.
 var (
-	qpAlphas    = []float64{0.05, 0.1, 0.2, 0.4}
+	qpAlphas    = [...]float64{0.05, 0.1, 0.2, 0.4}
 	qpBetaRatio = 0.25
 	qpPhi       = 0.8
 )
@@ -41,12 +44,12 @@ const (
 	qpMaxWindow = 2048
 )
 
-// qpScale is the noise scale at forecast level f (load units): √f, floored
-// at one unit so that an idle group's noise is not magnified.
 // qpBufs holds the scratch buffers of quantileProvisioning (seven series
 // of the window's length), reused across decisions and goroutines.
 var qpBufs = sync.Pool{New: func() any { b := make([]float64, 0, 7*512); return &b }}
 
+// qpScale is the noise scale at forecast level f (load units): √f, floored
+// at one unit so that an idle group's noise is not magnified.
 func qpScale(f float64) float64 { return math.Sqrt(math.Max(f, 1)) }
 
 func quantileProvisioning(p *Policy, o *observation, scratch []float64) Proposal {

@@ -74,19 +74,10 @@ func waitLeader(t testing.TB, nodes []*node, not *node) *node {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	poll.Until(t, timeout, what, cond)
-}
+var waitFor = poll.Until
 
-func apply(t testing.TB, s *cluster.Server, typ fsm.MessageType, cmd any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := s.Apply(ctx, typ, cmd); err != nil {
-		t.Fatalf("apply %s: %v", fsm.CommandName(typ), err)
-	}
-}
+// apply commits an FSM command through s.
+var apply = clustertest.Apply
 
 // setupTenant writes cloud c1 and tenant acme with group web (the policy
 // encoded as cluster/tenant's ToFSM does: the scaler's GroupSpec as JSON)

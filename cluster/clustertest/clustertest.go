@@ -9,12 +9,14 @@
 package clustertest
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"aas/cluster"
+	"aas/fsm"
 	"aas/internal/poll"
 	"aas/internal/testlog"
 )
@@ -85,6 +87,21 @@ func WaitLeader(tb testing.TB, s *cluster.Server) {
 		}
 		return true, ""
 	})
+}
+
+// ApplyTimeout bounds Apply.
+const ApplyTimeout = 30 * time.Second
+
+// Apply commits the FSM command cmd of type typ through s (forwarded to the
+// leader when s follows) and fails the test when that does not succeed
+// within ApplyTimeout.
+func Apply(tb testing.TB, s *cluster.Server, typ fsm.MessageType, cmd any) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), ApplyTimeout)
+	defer cancel()
+	if _, err := s.Apply(ctx, typ, cmd); err != nil {
+		tb.Fatalf("apply %s via %s: %v", fsm.CommandName(typ), s.ID(), err)
+	}
 }
 
 // RepoFile returns the path of rel (slash-separated) under the repository

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"aas/cluster/clustertest"
+	"aas/fsm"
 )
 
 func TestConfig(t *testing.T) {
@@ -43,6 +44,12 @@ func TestStartLeader(t *testing.T) {
 		if _, port, err := net.SplitHostPort(a); err != nil || port == "0" {
 			t.Errorf("bound address %q", a)
 		}
+	}
+	clustertest.Apply(t, s, fsm.UpsertCloudType, fsm.UpsertCloud{Cloud: fsm.Cloud{Name: "c9", Priority: 1}})
+	var has bool
+	s.FSM().Read(func(st *fsm.State) { _, has = st.Clouds["c9"] })
+	if !has {
+		t.Error("Apply returned before the command was in the state")
 	}
 }
 

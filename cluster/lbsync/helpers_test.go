@@ -1,7 +1,6 @@
 package lbsync_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,19 +31,10 @@ func startServer(t *testing.T) *cluster.Server {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	poll.Until(t, timeout, what, cond)
-}
+var waitFor = poll.Until
 
-func apply(t testing.TB, s *cluster.Server, typ fsm.MessageType, payload any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := s.Apply(ctx, typ, payload); err != nil {
-		t.Fatalf("apply %s: %v", fsm.CommandName(typ), err)
-	}
-}
+// apply commits an FSM command through s.
+var apply = clustertest.Apply
 
 // setupTenant creates clouds and a tenant with one group "web" on a
 // 10.0.0.0/24 network (FSM addresses only; nothing is configured).

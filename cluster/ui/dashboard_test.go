@@ -43,14 +43,8 @@ func startServer(t *testing.T) *cluster.Server {
 	return srv
 }
 
-func apply(t *testing.T, srv *cluster.Server, typ fsm.MessageType, cmd any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := srv.Apply(ctx, typ, cmd); err != nil {
-		t.Fatalf("apply %T: %v", cmd, err)
-	}
-}
+// apply commits an FSM command through srv.
+var apply = clustertest.Apply
 
 func httpDo(t *testing.T, method, url, ctype string, body []byte) (int, []byte, http.Header) {
 	t.Helper()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"aas/cluster"
 	"aas/cluster/controller"
 	"aas/cluster/site"
+	"aas/netcfg"
 )
 
 // controllerFlags are the agent flags of the controller services
@@ -26,6 +28,8 @@ type controllerFlags struct {
 	uplink     string
 	priority   int
 	stats      time.Duration
+
+	tenantBridges bool
 }
 
 func (c *controllerFlags) register(fs *flag.FlagSet) {
@@ -34,6 +38,7 @@ func (c *controllerFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.lbAddr, "lb-addr", "", "iptables: this cloud's service address (default: the host of -raft-addr)")
 	fs.StringVar(&c.uplink, "uplink", "", "iptables: interface that holds tenants' public IPs while this controller leads (empty: no master LB)")
 	fs.IntVar(&c.priority, "cloud-priority", 0, "priority this cloud is registered with if new (lower is preferred)")
+	fs.BoolVar(&c.tenantBridges, "tenant-bridges", false, "attach instances to per-subnet tenant bridges named by netcfg (hypervisors in -process-mode netns, docker on shared bridges)")
 	fs.DurationVar(&c.stats, "stats-interval", 0, "how often instance load is collected from the hypervisors into the metric history (default 15s)")
 }
 
@@ -45,6 +50,14 @@ func startController(srv *cluster.Server, cfg cluster.Config, f agentFlags, logg
 		NodeHTTPClient: srv.NodeHTTPClient(), // mutual TLS to the hypervisors when -tls-* is set
 	}
 	o.Site.StatsInterval = f.ctrl.stats
+	if f.ctrl.tenantBridges {
+		// Tenant bridges carry netcfg's names, so netns-mode process
+		// instances and docker networks attach to the per-subnet bridges
+		// the hosts' network setup made.
+		o.Site.BridgeName = func(tenant, network string, subnet netip.Prefix) string {
+			return netcfg.BridgeName(tenant, network, subnet.String())
+		}
+	}
 	// Groups without a template run the demo workload of this very binary.
 	if exe, err := os.Executable(); err == nil {
 		o.Site.DefaultTemplate = site.DefaultProcessTemplate(exe)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -14,47 +16,63 @@ func init() {
 	register("activity", "show the scaling activity log: activity [-tenant T] [-since D] [-format table|csv|json]", runActivity)
 }
 
-// logQueryFlags adds -tenant, -group, -since, -until.
-func logQueryFlags(fs interface {
-	StringVar(p *string, name, value, usage string)
-}) *client.LogQuery {
+// logQuery is what the commands reading the activity log or the metric
+// history share: the agent's client, the query and the output format.
+type logQuery struct {
+	client *client.Client
+	query  client.LogQuery
+	format string
+}
+
+// parseLogQuery declares -address (with the security flags), -tenant,
+// -group, -since, -until and -format (default defFormat) on fs and parses
+// args, which may hold no positional argument.
+func parseLogQuery(fs *flag.FlagSet, args []string, defFormat, formatUsage string) (*logQuery, error) {
+	addr := addressFlag(fs)
 	var q client.LogQuery
 	fs.StringVar(&q.Tenant, "tenant", "", "only this tenant")
 	fs.StringVar(&q.Group, "group", "", "only this group")
 	fs.StringVar(&q.Since, "since", "", "from this time (RFC 3339) or this long ago (e.g. 1h)")
 	fs.StringVar(&q.Until, "until", "", "before this time (RFC 3339) or this long ago")
-	return &q
+	format := fs.String("format", defFormat, formatUsage)
+	if _, err := parseArgs(fs, args, 0, "no arguments"); err != nil {
+		return nil, err
+	}
+	return &logQuery{client: apiClient(*addr), query: q, format: *format}, nil
 }
 
-func runActivity(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("activity", stderr)
-	addr := addressFlag(fs)
-	q := logQueryFlags(fs)
-	format := fs.String("format", "table", "output format: table, csv or json")
-	if _, err := parseArgs(fs, args, 0, "no arguments"); err != nil {
-		return err
-	}
+// writeCSV copies the CSV that fetch returns for the query to stdout.
+func (lq *logQuery) writeCSV(stdout io.Writer, fetch func(context.Context, client.LogQuery) ([]byte, error)) error {
 	ctx, cancel := requestContext()
 	defer cancel()
-	c := apiClient(*addr)
-	switch *format {
-	case "csv":
-		data, err := c.ActivityCSV(ctx, *q)
-		if err != nil {
-			return err
-		}
-		_, err = stdout.Write(data)
-		return err
-	case "json", "table":
-	default:
-		fmt.Fprintf(stderr, "ctl activity: -format %q: want table, csv or json\n", *format)
-		return errUsage
-	}
-	entries, err := c.Activity(ctx, *q)
+	data, err := fetch(ctx, lq.query)
 	if err != nil {
 		return err
 	}
-	if *format == "json" {
+	_, err = stdout.Write(data)
+	return err
+}
+
+func runActivity(args []string, stdout, stderr io.Writer) error {
+	lq, err := parseLogQuery(newFlagSet("activity", stderr), args, "table", "output format: table, csv or json")
+	if err != nil {
+		return err
+	}
+	switch lq.format {
+	case "csv":
+		return lq.writeCSV(stdout, lq.client.ActivityCSV)
+	case "json", "table":
+	default:
+		fmt.Fprintf(stderr, "ctl activity: -format %q: want table, csv or json\n", lq.format)
+		return errUsage
+	}
+	ctx, cancel := requestContext()
+	defer cancel()
+	entries, err := lq.client.Activity(ctx, lq.query)
+	if err != nil {
+		return err
+	}
+	if lq.format == "json" {
 		return printJSON(stdout, entries)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

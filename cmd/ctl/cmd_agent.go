@@ -44,6 +44,8 @@ type agentFlags struct {
 
 	driver, apiAddr string
 	capacity        int
+	processMode     string
+	dockerHost      string
 
 	ctrl controllerFlags
 	sec  agentSecurity
@@ -73,6 +75,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.driver, "driver", "process", "hypervisors: instance driver: process, docker or libvirt")
 	fs.StringVar(&f.apiAddr, "api-addr", "127.0.0.1:7073", "hypervisors: node API address")
 	fs.IntVar(&f.capacity, "capacity", 16, "hypervisors: instances this host can hold")
+	fs.StringVar(&f.processMode, "process-mode", "loopback", "hypervisors, process driver: loopback (a free 127.0.0.1 port, no root) or netns (own network namespace on the tenant bridge, root)")
+	fs.StringVar(&f.dockerHost, "docker-host", "", "hypervisors, docker driver: engine address (default: DOCKER_HOST or the local socket)")
 	f.ctrl.register(fs)
 	addAgentSecurityFlags(fs, &f.sec)
 	fs.Uint64Var(&f.snapshotThreshold, "raft-snapshot-threshold", 0, "raft log entries between snapshots (default raft's 8192)")
@@ -257,8 +261,10 @@ type hypervisorSpec struct {
 	// TLS serves the node API over mutual TLS (tlsutil.MutualConfig):
 	// only callers with a certificate signed by the cluster CA (the
 	// controllers) can use it. The API address in gossip is then https://.
-	TLS    *tls.Config
-	Logger hclog.Logger
+	TLS *tls.Config
+	// Driver settings: process mode (loopback | netns) and the docker host.
+	Options nodes.DriverConfig
+	Logger  hclog.Logger
 }
 
 // hypervisor is a running node API plus its gossip member.
@@ -271,7 +277,7 @@ type hypervisor struct {
 // gossip with role hypervisor.
 func startHypervisor(h hypervisorSpec) (*hypervisor, error) {
 	agent, err := nodes.NewAgent(nodes.AgentConfig{NodeID: h.NodeID, Cloud: h.Cloud, Driver: h.Driver,
-		APIAddr: h.APIAddr, DataDir: h.DataDir, TLS: h.TLS, Logger: h.Logger})
+		APIAddr: h.APIAddr, DataDir: h.DataDir, TLS: h.TLS, DriverOptions: h.Options, Logger: h.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +338,8 @@ func runHypervisorAgent(ctx context.Context, f agentFlags, key []byte, logger hc
 		return err
 	}
 	hv, err := startHypervisor(hypervisorSpec{NodeID: f.nodeID, Cloud: f.cloud, Driver: f.driver, APIAddr: f.apiAddr,
-		GossipAddr: f.gossipAddr, DataDir: f.dataDir, Capacity: f.capacity, Key: key, TLS: nodeTLS, Logger: logger})
+		GossipAddr: f.gossipAddr, DataDir: f.dataDir, Capacity: f.capacity, Key: key, TLS: nodeTLS,
+		Options: nodes.DriverConfig{ProcessMode: f.processMode, DockerHost: f.dockerHost}, Logger: logger})
 	if err != nil {
 		return err
 	}

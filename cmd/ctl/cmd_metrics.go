@@ -18,31 +18,22 @@ func runMetrics(args []string, stdout, stderr io.Writer) error {
 }
 
 func runMetricsExport(name string, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet(name, stderr)
-	addr := addressFlag(fs)
-	q := logQueryFlags(fs)
-	format := fs.String("format", "csv", "output format: csv or json")
-	if _, err := parseArgs(fs, args, 0, "no arguments"); err != nil {
+	lq, err := parseLogQuery(newFlagSet(name, stderr), args, "csv", "output format: csv or json")
+	if err != nil {
 		return err
 	}
-	ctx, cancel := requestContext()
-	defer cancel()
-	c := apiClient(*addr)
-	switch *format {
+	switch lq.format {
 	case "csv":
-		data, err := c.MetricsCSV(ctx, *q)
-		if err != nil {
-			return err
-		}
-		_, err = stdout.Write(data)
-		return err
+		return lq.writeCSV(stdout, lq.client.MetricsCSV)
 	case "json":
-		ex, err := c.MetricsExport(ctx, *q)
+		ctx, cancel := requestContext()
+		defer cancel()
+		ex, err := lq.client.MetricsExport(ctx, lq.query)
 		if err != nil {
 			return err
 		}
 		return printJSON(stdout, ex)
 	}
-	fmt.Fprintf(stderr, "ctl %s: -format %q: want csv or json\n", name, *format)
+	fmt.Fprintf(stderr, "ctl %s: -format %q: want csv or json\n", name, lq.format)
 	return errUsage
 }

@@ -593,6 +593,10 @@ func Teardown(st *State) error {
 			errs = append(errs, err)
 		}
 	}
+	// The agents are gone, so none starts an instance meanwhile.
+	if err := removeInstances(st); err != nil {
+		errs = append(errs, err)
+	}
 	if err := deleteNamespaces(st); err != nil {
 		errs = append(errs, err)
 	}

@@ -1,0 +1,66 @@
+package labkit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"aas/netcfg"
+)
+
+// processDriverState is the part of the process driver's state file
+// (HYPERVISOR_DATA_DIR/process/instances.json) that teardown needs.
+type processDriverState struct {
+	Instances map[string]struct {
+		PID   int    `json:"pid"`
+		Argv0 string `json:"argv0"`
+		NetNS string `json:"netns"`
+	} `json:"instances"`
+}
+
+// removeInstances stops the instances the lab's hypervisors started with
+// the process driver (they run in their own sessions, so killing an agent
+// leaves them) and deletes their namespaces (netns mode), as recorded in
+// each hypervisor's driver state. A PID is killed only while its argv[0]
+// is still the instance's command (PID reuse); a namespace only if it is
+// named like the driver's ("aas-…").
+func removeInstances(st *State) error {
+	var errs []error
+	for _, h := range st.Hypervisors {
+		if h.DataDir == "" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(h.DataDir, "process", "instances.json"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("labkit: instances of %s: %w", h.ID, err))
+			continue
+		}
+		var ps processDriverState
+		if err := json.Unmarshal(b, &ps); err != nil {
+			errs = append(errs, fmt.Errorf("labkit: instances of %s: %w", h.ID, err))
+			continue
+		}
+		for id, r := range ps.Instances {
+			if args := procCmdline(r.PID); procAlive(r.PID) && len(args) > 0 && args[0] == r.Argv0 {
+				if err := killPID(r.PID, 10*time.Second); err != nil {
+					errs = append(errs, fmt.Errorf("labkit: instance %s: %w", id, err))
+				}
+			}
+			if strings.HasPrefix(r.NetNS, "aas-") {
+				if _, err := os.Stat(filepath.Join(netcfg.NetnsDir, r.NetNS)); err == nil {
+					if err := netcfg.DeleteNamespace(r.NetNS); err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
