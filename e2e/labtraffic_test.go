@@ -2,14 +2,20 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,10 +23,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/vishvananda/netns"
 
+	"aas/cluster/client"
 	"aas/e2e/clusterproc"
 	"aas/e2e/labkit"
+	"aas/fsm"
 	"aas/internal/testenv"
 	"aas/netcfg"
+	"aas/nodes/workload"
 )
 
 // The VIP tests below probe the tenant's public IP from the client
@@ -400,5 +409,450 @@ func TestLabInstanceNetwork(t *testing.T) {
 			t.Fatalf("cloud %s: %s answered %q", h.Cloud, ip, body)
 		}
 		t.Logf("cloud %s: controller %s → instance %s on %s in %s: %q", h.Cloud, c.ID, ip, sn.Bridge, h.NS, body)
+	}
+}
+
+// The traffic tests below run a tenant of real `ctl workload` instances
+// (process driver in netns mode, one namespace per instance on the
+// hypervisor's tenant bridge) in the three clouds and send HTTP requests,
+// a new TCP connection each, from the client namespace to the tenant's
+// public IP (the master load balancer on the leader, DNAT across clouds to
+// each cloud's load balancer, DNAT again to the instances).
+const (
+	trafficTenant = "web"
+	trafficGroup  = "front"
+	trafficPort   = 8080
+	// trafficResync is the load balancers' full-pass period (lbsync's
+	// default Resync): the longest a committed change waits for the data
+	// plane when the apply notification is missed.
+	trafficResync = 2 * time.Second
+)
+
+// trafficTenantYAML is the tenant: onprem, aws, gcp in that order of
+// preference with room for two instances each, the workload listening on
+// trafficPort, a short drain, and no scaling policy (the group keeps the
+// size it is given; the cooldowns keep any automatic action away).
+func trafficTenantYAML(ctl string) string {
+	return fmt.Sprintf(`name: %s
+public_ip: 198.18.250.1
+clouds:
+  - name: onprem
+    priority: 0
+    max_instances: 2
+  - name: aws
+    priority: 10
+    max_instances: 2
+  - name: gcp
+    priority: 20
+    max_instances: 2
+networks:
+  - name: net
+    subnets:
+      - cidr: 198.18.30.0/24
+        dhcp_start: 198.18.30.10
+        dhcp_end: 198.18.30.200
+groups:
+  - name: %s
+    template:
+      driver: process
+      port: %d
+      process:
+        command: %q
+        args: ["workload", "-listen", "$AAS_LISTEN", "-id", "$AAS_INSTANCE_ID"]
+      health:
+        type: tcp
+        interval: 1s
+        timeout: 500ms
+    drain: 3s
+    scaling:
+      min: 0
+      max: 6
+      cooldown_out: 1h
+      cooldown_in: 1h
+`, trafficTenant, trafficGroup, trafficPort, ctl)
+}
+
+// trafficLab is a running 3-cloud lab with the traffic tenant.
+type trafficLab struct {
+	lab  *labkit.Lab
+	http *http.Client // from the client namespace, no keep-alive
+	url  string       // the group's public endpoint
+}
+
+func upTrafficLab(t *testing.T, ctx context.Context) *trafficLab {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("e2e: builds ctl and runs a namespace lab")
+	}
+	testenv.RequireRoot(t)
+	testenv.RequireBinary(t, "ip")
+	dir := t.TempDir()
+	bin, err := clusterproc.BuildCtl(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf := filepath.Join(dir, "web-tenant.yml")
+	if err := os.WriteFile(tf, []byte(trafficTenantYAML(bin)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Output: testLogWriter{t}, Level: hclog.Warn})
+	lab, err := labkit.Up(ctx, labkit.Options{Clouds: 3, CtlPath: bin, Logger: logger, ReadyTimeout: 60 * time.Second,
+		TenantFile: tf, InstanceNetworks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Down(); err != nil {
+			t.Errorf("cleanup down: %v", err)
+		}
+	})
+	st := lab.State()
+	if st.Tenant != trafficTenant || st.ProcessMode != "netns" {
+		t.Fatalf("lab: tenant %q (note %q), process mode %q; want tenant %s in netns mode", st.Tenant, st.TenantNote, st.ProcessMode, trafficTenant)
+	}
+	ns, err := netcfg.NamespaceByName(st.ClientNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: netcfg.DialContextIn(ns), DisableKeepAlives: true}}
+	t.Cleanup(hc.CloseIdleConnections)
+	return &trafficLab{lab: lab, http: hc, url: "http://" + net.JoinHostPort(st.VIP, strconv.Itoa(trafficPort)) + "/"}
+}
+
+// api is a client of the first controller that answers (writes are
+// forwarded to the leader).
+func (tl *trafficLab) api() *client.Client {
+	return tl.lab.Client(tl.lab.Controllers()[0])
+}
+
+func (tl *trafficLab) scale(t *testing.T, ctx context.Context, n int) {
+	t.Helper()
+	if _, err := tl.api().ScaleGroup(ctx, trafficTenant, trafficGroup, n, "labtraffic test"); err != nil {
+		t.Fatalf("scale to %d: %v", n, err)
+	}
+}
+
+// instances lists the group's instances.
+func (tl *trafficLab) instances(ctx context.Context) ([]fsm.Instance, error) {
+	return tl.api().Instances(ctx, client.InstanceFilter{Tenant: trafficTenant, Group: trafficGroup})
+}
+
+// waitPlacement polls until the group's live instances are exactly want
+// (cloud → count), all running with an address, and returns them.
+func (tl *trafficLab) waitPlacement(t *testing.T, ctx context.Context, want map[string]int) []fsm.Instance {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	var last string
+	for {
+		insts, err := tl.instances(ctx)
+		if err == nil {
+			got := map[string]int{}
+			var live []fsm.Instance
+			ok := true
+			for _, in := range insts {
+				if !in.Live() {
+					continue
+				}
+				live = append(live, in)
+				if in.State != fsm.StateRunning || in.Address == "" {
+					ok = false
+				}
+				got[in.Cloud]++
+			}
+			if ok && maps.Equal(got, want) {
+				return live
+			}
+			last = fmt.Sprintf("%v (%d live)", got, len(live))
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("placement %v not reached in 45 s: last %s", want, last)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+}
+
+// get sends one request (a new connection) to the group's public endpoint
+// and returns the instance that answered.
+func (tl *trafficLab) get(ctx context.Context) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tl.url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := tl.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %s", resp.Status)
+	}
+	var r workload.Response
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return "", err
+	}
+	if r.InstanceID == "" {
+		return "", errors.New("reply without instance_id")
+	}
+	return r.InstanceID, nil
+}
+
+// waitAllServe sends requests until every instance of insts has answered
+// one (the load balancers of all clouds have converged).
+func (tl *trafficLab) waitAllServe(t *testing.T, ctx context.Context, insts []fsm.Instance) {
+	t.Helper()
+	seen := map[string]bool{}
+	var lastErr error
+	deadline := time.Now().Add(30 * time.Second)
+	for len(seen) < len(insts) {
+		id, err := tl.get(ctx)
+		if err != nil {
+			lastErr = err
+			time.Sleep(20 * time.Millisecond) // retry period
+		} else if slices.ContainsFunc(insts, func(in fsm.Instance) bool { return in.ID == id }) {
+			seen[id] = true
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s only %d of %d instances answered through the VIP (last error %v)", len(seen), len(insts), lastErr)
+		}
+	}
+}
+
+// chiSquare is Pearson's statistic of observed counts against expected.
+func chiSquare(observed, expected []float64) float64 {
+	var x float64
+	for i := range observed {
+		d := observed[i] - expected[i]
+		x += d * d / expected[i]
+	}
+	return x
+}
+
+// TestLabTrafficProportional scales the group to 5: by priority with
+// spill-over that is 2 onprem + 2 aws + 1 gcp. Then 400 requests through
+// the public IP reach instances in all three clouds in proportion to the
+// clouds' instance counts (chi-square, 2 degrees of freedom, p = 0.001:
+// critical value 13.82) and spread evenly over the instances (4 degrees of
+// freedom: 18.47).
+func TestLabTrafficProportional(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	tl := upTrafficLab(t, ctx)
+	tl.scale(t, ctx, 5)
+	want := map[string]int{"onprem": 2, "aws": 2, "gcp": 1}
+	insts := tl.waitPlacement(t, ctx, want)
+	cloudOf := map[string]string{}
+	for _, in := range insts {
+		cloudOf[in.ID] = in.Cloud
+	}
+	t.Logf("placement: %v", want)
+	tl.waitAllServe(t, ctx, insts)
+
+	const requests = 400
+	perInst := map[string]int{}
+	perCloud := map[string]int{}
+	for i := 0; i < requests; i++ {
+		id, err := tl.get(ctx)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		c, ok := cloudOf[id]
+		if !ok {
+			t.Fatalf("request %d answered by %q, not an instance of the group", i, id)
+		}
+		perInst[id]++
+		perCloud[c]++
+	}
+	clouds := []string{"onprem", "aws", "gcp"}
+	var obs, exp []float64
+	for _, c := range clouds {
+		obs = append(obs, float64(perCloud[c]))
+		exp = append(exp, requests*float64(want[c])/5)
+	}
+	xc := chiSquare(obs, exp)
+	obs, exp = obs[:0], exp[:0]
+	var ids []string
+	for _, in := range insts {
+		ids = append(ids, in.ID+"@"+in.Cloud+"="+strconv.Itoa(perInst[in.ID]))
+		obs = append(obs, float64(perInst[in.ID]))
+		exp = append(exp, requests/5.0)
+	}
+	xi := chiSquare(obs, exp)
+	t.Logf("%d requests: per cloud onprem %d aws %d gcp %d (expected %v/%v/%v), chi-square %.2f (df 2, critical 13.82 at p=0.001); per instance %v, chi-square %.2f (df 4, critical 18.47)",
+		requests, perCloud["onprem"], perCloud["aws"], perCloud["gcp"], requests*2/5, requests*2/5, requests/5, xc, ids, xi)
+	if xc > 13.82 {
+		t.Errorf("per-cloud counts are not proportional to the instance counts: chi-square %.2f > 13.82", xc)
+	}
+	if xi > 18.47 {
+		t.Errorf("per-instance counts are not even: chi-square %.2f > 18.47", xi)
+	}
+}
+
+// hit is one request of a stream.
+type hit struct {
+	at  time.Time
+	id  string
+	err error
+}
+
+// streamer sends a request every period (each in its own goroutine, a
+// new connection, 2 s timeout) until Stop.
+type streamer struct {
+	mu   sync.Mutex
+	hits []hit
+	stop chan struct{}
+	done chan struct{}
+}
+
+func (tl *trafficLab) stream(ctx context.Context, period time.Duration) *streamer {
+	s := &streamer{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-tick.C:
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id, err := tl.get(ctx)
+				s.mu.Lock()
+				s.hits = append(s.hits, hit{at: time.Now(), id: id, err: err})
+				s.mu.Unlock()
+			}()
+		}
+	}()
+	return s
+}
+
+// Hits returns a copy of the results so far.
+func (s *streamer) Hits() []hit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.hits)
+}
+
+// Stop ends the stream and waits for the requests in flight; idempotent.
+func (s *streamer) Stop() []hit {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+	return s.Hits()
+}
+
+// served reports whether every id has answered a request of hits.
+func served(hits []hit, ids []string) bool {
+	for _, id := range ids {
+		if !slices.ContainsFunc(hits, func(h hit) bool { return h.err == nil && h.id == id }) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestLabScaleInUnderLoad streams 50 requests/s through the public IP
+// while the group goes 5 → 3 (least preferred cloud first: gcp loses its
+// instance, then aws one of its two; drained, not cut) with no failed
+// request, then 3 → 5: the new instances get requests within one load
+// balancer resync of becoming running.
+func TestLabScaleInUnderLoad(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	tl := upTrafficLab(t, ctx)
+	tl.scale(t, ctx, 5)
+	five := tl.waitPlacement(t, ctx, map[string]int{"onprem": 2, "aws": 2, "gcp": 1})
+	tl.waitAllServe(t, ctx, five)
+
+	st := tl.stream(ctx, 20*time.Millisecond)
+	defer st.Stop()
+	// The stream is under way (25 answers) before the change.
+	for w := time.Now(); len(st.Hits()) < 25; {
+		if time.Since(w) > 10*time.Second {
+			t.Fatalf("the stream has %d results after 10 s", len(st.Hits()))
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	t0 := time.Now()
+	tl.scale(t, ctx, 3)
+	three := tl.waitPlacement(t, ctx, map[string]int{"onprem": 2, "aws": 1})
+	scaledIn := time.Since(t0)
+	// Every removed instance must have gone through draining to a
+	// terminal state.
+	all, err := tl.instances(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var removed []string
+	for _, in := range all {
+		if slices.ContainsFunc(five, func(f fsm.Instance) bool { return f.ID == in.ID }) && !in.Live() {
+			removed = append(removed, in.ID+"@"+in.Cloud+" "+string(in.State))
+		}
+	}
+	t.Logf("5 → 3 took %v; removed %v; kept %d", scaledIn.Round(time.Millisecond), removed, len(three))
+	if len(removed) != 2 {
+		t.Errorf("removed %v, want 2 instances (gcp's and one of aws's)", removed)
+	}
+
+	t1 := time.Now()
+	tl.scale(t, ctx, 5)
+	again := tl.waitPlacement(t, ctx, map[string]int{"onprem": 2, "aws": 2, "gcp": 1})
+	var fresh []fsm.Instance
+	for _, in := range again {
+		if !slices.ContainsFunc(three, func(k fsm.Instance) bool { return k.ID == in.ID }) {
+			fresh = append(fresh, in)
+		}
+	}
+	var freshIDs []string
+	for _, in := range fresh {
+		freshIDs = append(freshIDs, in.ID)
+	}
+	// Keep the stream going until every new instance had a request (at
+	// most three resyncs; judged below).
+	for deadline := time.Now().Add(3 * trafficResync); time.Now().Before(deadline) && !served(st.Hits(), freshIDs); {
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	hits := st.Stop()
+	scaledOut := time.Since(t1)
+
+	var failed []string
+	first := map[string]time.Time{}
+	for _, h := range hits {
+		if h.err != nil {
+			failed = append(failed, h.at.Sub(t0).Round(time.Millisecond).String()+": "+h.err.Error())
+			continue
+		}
+		if f, ok := first[h.id]; !ok || h.at.Before(f) {
+			first[h.id] = h.at
+		}
+	}
+	t.Logf("stream: %d requests at 50/s over %v, %d failed", len(hits), time.Since(t0).Round(time.Millisecond), len(failed))
+	if len(failed) > 0 {
+		t.Errorf("%d of %d requests failed during scale-in/out: %v", len(failed), len(hits), failed[:min(len(failed), 10)])
+	}
+	if len(fresh) != 2 {
+		t.Fatalf("scale-out 3 → 5 made %d new instances, want 2", len(fresh))
+	}
+	for _, in := range fresh {
+		f, ok := first[in.ID]
+		if !ok {
+			t.Errorf("new instance %s@%s (running since %v) got no request in %v", in.ID, in.Cloud, in.Since.Format(time.TimeOnly), scaledOut.Round(time.Millisecond))
+			continue
+		}
+		d := f.Sub(in.Since)
+		t.Logf("new instance %s@%s: running → first request %v", in.ID, in.Cloud, d.Round(time.Millisecond))
+		if d > trafficResync+500*time.Millisecond {
+			t.Errorf("new instance %s@%s: first request %v after running, want within one resync (%v)", in.ID, in.Cloud, d, trafficResync)
+		}
 	}
 }

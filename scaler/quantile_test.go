@@ -1,6 +1,7 @@
 package scaler
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -142,4 +143,59 @@ func TestQuantileProvisioningCycle(t *testing.T) {
 	if p := leadProposal(t, Decide(qpInput(t, 40, more))); p.Desired != 43 {
 		t.Fatalf("before the spike: lead = %d (%s), want 43", p.Desired, p.Formula)
 	}
+}
+
+// TestQuantileProvisioningSpec: a tenant writes the default's mechanism as
+// a normal policy; a coverage outside [0, 1) is rejected by name.
+func TestQuantileProvisioningSpec(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		err        string
+	}{
+		{"ok", "min: 1\nmax: 50\npolicies:\n  - proactive: {coverage: 0.9, window: 4h, cycle_window: 90m}\n", ""},
+		{"coverage 1", "min: 1\nmax: 50\npolicies:\n  - proactive: {coverage: 1}\n", "policies[0].proactive.coverage"},
+		{"negative", "min: 1\nmax: 50\npolicies:\n  - proactive: {coverage: -0.5}\n", "policies[0].proactive.coverage"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := DecodeGroupSpec([]byte(c.yaml), "g.yaml")
+			if c.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p := g.Policies[0].Proactive; p.Coverage != 0.9 || p.Window.D() != 4*time.Hour {
+					t.Fatalf("decoded %+v", p)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), c.err) {
+				t.Fatalf("err = %v, want ErrInvalidSpec naming %s", err, c.err)
+			}
+		})
+	}
+}
+
+// TestShortCycleIgnoresRoundingNoise: a linear ramp's one-period changes
+// differ only by floating-point rounding; that is not a cycle.
+func TestShortCycleIgnoresRoundingNoise(t *testing.T) {
+	y := make([]float64, 90)
+	for i := range y {
+		y[i] = 5 + 0.05*float64(i)
+	}
+	if p, r := shortCycle(y); p != 0 {
+		t.Fatalf("ramp: cycle of %d (r=%.2f), want none", p, r)
+	}
+	for i := range y {
+		y[i] = 10 + 20*float64(btoi(i%15 == 5))
+	}
+	if p, _ := shortCycle(y); p != 15 {
+		t.Fatalf("15-period spikes: cycle %d, want 15", p)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

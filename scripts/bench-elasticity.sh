@@ -22,6 +22,8 @@ trap 'rm -f "$tmp"' EXIT
   echo "τ = share of time under/over-provisioned, θ = average relative under/over-provisioning (SPEC RG),"
   echo "instance-hours include booting instances, overload = utilisation above 100 %."
   echo "The default must beat hpa, aws-target, reactive and osm: lower τU at ≤ 5 % more instance-hours."
+  echo "The default is quantile provisioning over the lead time (scaler/DESIGN.md); the pairs it loses, with"
+  echo "the perfect-foresight bounds that explain them, and its score on unseen sub-series are in scaler/sim/DESIGN.md."
   echo
   for f in "${files[@]}"; do
     "$CTL" simulate -trace "$f" -policy default -boot-delay 3m -interval 1m \

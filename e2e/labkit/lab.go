@@ -133,6 +133,11 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		if extra.lbIPTables {
 			c.Args = append(c.Args, "-lb", "iptables")
 		}
+		if opts.InstanceNetworks && extra.tenantBridges {
+			// The site reconciler names instance bridges with
+			// netcfg.BridgeName, the bridges buildInstanceNetworks makes.
+			c.Args = append(c.Args, "-tenant-bridges")
+		}
 		st.Controllers = append(st.Controllers, c)
 
 		h := HypervisorInfo{
@@ -226,17 +231,18 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 }
 
 // agentFeatures says which optional agent flags this ctl binary has.
-type agentFeatures struct{ raftProfile, uplink, lbIPTables, processMode bool }
+type agentFeatures struct{ raftProfile, uplink, lbIPTables, processMode, tenantBridges bool }
 
 // agentExtras reads `ctl agent -h` to find optional flags (the agent grows
 // flags while the project is built; the lab uses those that exist).
 func agentExtras(ctlPath string) agentFeatures {
 	out, _ := execOutput(ctlPath, "agent", "-h")
 	return agentFeatures{
-		raftProfile: strings.Contains(out, "-raft-profile"),
-		uplink:      strings.Contains(out, "-uplink"),
-		lbIPTables:  strings.Contains(out, "  -lb ") && strings.Contains(out, "iptables"),
-		processMode: strings.Contains(out, "-process-mode"),
+		raftProfile:   strings.Contains(out, "-raft-profile"),
+		uplink:        strings.Contains(out, "-uplink"),
+		lbIPTables:    strings.Contains(out, "  -lb ") && strings.Contains(out, "iptables"),
+		processMode:   strings.Contains(out, "-process-mode"),
+		tenantBridges: strings.Contains(out, "-tenant-bridges"),
 	}
 }
 
