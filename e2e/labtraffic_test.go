@@ -563,7 +563,11 @@ func (tl *trafficLab) waitPlacement(t *testing.T, ctx context.Context, want map[
 			if ok && maps.Equal(got, want) {
 				return live
 			}
-			last = fmt.Sprintf("%v (%d live)", got, len(live))
+			var all []string
+			for _, in := range insts {
+				all = append(all, fmt.Sprintf("%s@%s/%s %s %s (%s)", in.ID, in.Cloud, in.Hypervisor, in.State, in.Address, in.Reason))
+			}
+			last = fmt.Sprintf("%v (%d live); all: %s", got, len(live), strings.Join(all, "; "))
 		} else {
 			last = err.Error()
 		}

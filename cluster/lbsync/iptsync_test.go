@@ -188,7 +188,7 @@ func TestIPTablesSyncAndMasterLB(t *testing.T) {
 			return false, key + " not programmed"
 		}
 	}
-	waitFor(t, 10*time.Second, "t1/web programmed", hasService("t1/web", 0))
+	waitFor(t, 30*time.Second, "t1/web programmed", hasService("t1/web", 0))
 
 	t.Run("cloud LB spreads over the instances", func(t *testing.T) {
 		got, err := lab.count(t, cloudURL, 40)
@@ -234,8 +234,8 @@ func TestIPTablesSyncAndMasterLB(t *testing.T) {
 			must(t, err)
 			return ok
 		}
-		waitFor(t, 10*time.Second, "public IP on up0", func() (bool, string) { return held(), "" })
-		waitFor(t, 10*time.Second, "master service programmed", hasService("t1/web"+lbsync.MasterGroupSuffix, 0))
+		waitFor(t, 30*time.Second, "public IP on up0", func() (bool, string) { return held(), "" })
+		waitFor(t, 30*time.Second, "master service programmed", hasService("t1/web"+lbsync.MasterGroupSuffix, 0))
 		got, err := lab.count(t, "http://"+publicIP+":8080/", 40)
 		must(t, err)
 		if got["be0"] == 0 || got["be1"] == 0 {
@@ -290,7 +290,7 @@ func TestIPTablesSyncDrainsAndDeletesTenant(t *testing.T) {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	svc, _ := ipts.ServiceAddr("t1/web")
 	url := "http://" + svc.String() + "/"
-	waitFor(t, 10*time.Second, "both backends answer", func() (bool, string) {
+	waitFor(t, 30*time.Second, "both backends answer", func() (bool, string) {
 		got, err := lab.count(t, url, 10)
 		if err != nil {
 			return false, err.Error()
@@ -299,7 +299,7 @@ func TestIPTablesSyncDrainsAndDeletesTenant(t *testing.T) {
 	})
 
 	setState(t, srv, fsm.StateDraining, "i-1")
-	waitFor(t, 10*time.Second, "i-1 drained", func() (bool, string) {
+	waitFor(t, 30*time.Second, "i-1 drained", func() (bool, string) {
 		for _, s := range ipts.Services() {
 			for _, b := range s.Backends {
 				if b.Addr.String() == lab.backends[1] {
@@ -318,7 +318,7 @@ func TestIPTablesSyncDrainsAndDeletesTenant(t *testing.T) {
 	apply(t, srv, fsm.DeleteTenantType, fsm.DeleteTenant{Name: "t1", Time: t0})
 	setState(t, srv, fsm.StateTerminating, "i-0", "i-1")
 	setState(t, srv, fsm.StateTerminated, "i-0", "i-1")
-	waitFor(t, 10*time.Second, "tenant rules removed", func() (bool, string) {
+	waitFor(t, 30*time.Second, "tenant rules removed", func() (bool, string) {
 		if len(ipts.Services()) != 0 {
 			return false, "services still desired"
 		}
@@ -381,7 +381,7 @@ func TestMasterLBAcrossClouds(t *testing.T) {
 	must(t, err)
 	srv.RegisterLeaderService("master-lb", m.Run)
 
-	waitFor(t, 10*time.Second, "master service over both clouds", func() (bool, string) {
+	waitFor(t, 30*time.Second, "master service over both clouds", func() (bool, string) {
 		for _, s := range tables.Services() {
 			if s.Group == "web"+lbsync.MasterGroupSuffix {
 				weights := map[string]int{}
@@ -395,7 +395,7 @@ func TestMasterLBAcrossClouds(t *testing.T) {
 	})
 	lab := &lbLab{cli: cli}
 	var got map[string]int
-	waitFor(t, 10*time.Second, "requests to reach every instance of both clouds", func() (bool, string) {
+	waitFor(t, 30*time.Second, "requests to reach every instance of both clouds", func() (bool, string) {
 		g, err := lab.count(t, "http://"+publicIP+":8080/", 60)
 		if err != nil {
 			return false, err.Error()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"aas/netcfg"
@@ -56,7 +57,15 @@ func removeInstances(st *State) error {
 			if strings.HasPrefix(r.NetNS, "aas-") {
 				if _, err := os.Stat(filepath.Join(netcfg.NetnsDir, r.NetNS)); err == nil {
 					if err := netcfg.DeleteNamespace(r.NetNS); err != nil {
-						errs = append(errs, err)
+						// The agents run under `ip netns exec`, which gives
+						// them a mount namespace of their own: the driver's
+						// bind mount of the namespace lived there and is gone
+						// with the agent, leaving only the mount point file
+						// (umount: EINVAL). The namespace itself went with
+						// its last process.
+						if !errors.Is(err, syscall.EINVAL) || os.Remove(filepath.Join(netcfg.NetnsDir, r.NetNS)) != nil {
+							errs = append(errs, err)
+						}
 					}
 				}
 			}
