@@ -572,6 +572,11 @@ func (tl *trafficLab) waitPlacement(t *testing.T, ctx context.Context, want map[
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
+			if acts, err := tl.api().Activity(ctx, client.LogQuery{Tenant: trafficTenant}); err == nil {
+				for _, a := range acts {
+					t.Logf("activity %s %s %s %d→%d %s %v", a.Time.Format(time.StampMilli), a.Kind, a.Cloud, a.From, a.To, a.Reason, a.Inputs)
+				}
+			}
 			t.Fatalf("placement %v not reached in 45 s: last %s", want, last)
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
