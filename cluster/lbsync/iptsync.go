@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -248,6 +249,16 @@ func cloudServices(gs []groupView, cloud string, lbAddr netip.Addr, ports map[st
 		bs := instanceBackends(g, cloud)
 		if len(bs) == 0 {
 			continue
+		}
+		// Every backend draining (the cloud's last instances are being
+		// scaled in): the master LB, on another controller, sends this
+		// cloud new connections until its own pass drops the cloud, and a
+		// service without a target for them would refuse them. Draining
+		// instances serve until their drain period ends, so they take them.
+		if !slices.ContainsFunc(bs, func(b netcfg.Backend) bool { return !b.Draining }) {
+			for i := range bs {
+				bs[i].Draining = false
+			}
 		}
 		out = append(out, netcfg.Service{Tenant: g.Tenant, Group: g.Name, VIP: lbAddr, Port: uint16(port),
 			Backends: bs, Masquerade: masq})

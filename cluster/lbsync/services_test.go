@@ -103,3 +103,21 @@ func TestTemplatePort(t *testing.T) {
 		}
 	}
 }
+
+// A cloud whose backends are all draining still takes new connections
+// (the master LB may send some until it drops the cloud).
+func TestCloudServicesAllDrainingTakeNewConnections(t *testing.T) {
+	lb := netip.MustParseAddr("198.18.0.1")
+	gs := []groupView{{Tenant: "t", Name: "web", Key: "t/web", Backends: []backend{
+		{ID: "a", Cloud: "c1", Addr: "198.18.1.2:8080", Draining: true},
+		{ID: "b", Cloud: "c1", Addr: "198.18.1.3:8080", Draining: true},
+	}}}
+	got := cloudServices(gs, "c1", lb, map[string]int{"t/web": 20007}, true)
+	want := []netcfg.Service{{Tenant: "t", Group: "web", VIP: lb, Port: 20007, Masquerade: true, Backends: []netcfg.Backend{
+		{Addr: netip.MustParseAddrPort("198.18.1.2:8080"), Weight: 1},
+		{Addr: netip.MustParseAddrPort("198.18.1.3:8080"), Weight: 1},
+	}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("cloudServices = %+v\nwant %+v", got, want)
+	}
+}

@@ -208,6 +208,15 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		return fail(l.withLogs(err))
 	}
 	log.Info("hypervisors alive", "count", opts.Clouds, "after", time.Since(start).Round(time.Millisecond))
+	// With -lb iptables every controller publishes its cloud's LB address,
+	// which the master LB needs.
+	if err := l.WaitClouds(wctx, extra.lbIPTables); errors.Is(err, ErrCloudsAPIMissing) {
+		log.Warn("cannot check the clouds' registration", "error", err)
+	} else if err != nil {
+		return fail(l.withLogs(err))
+	} else {
+		log.Info("clouds registered", "after", time.Since(start).Round(time.Millisecond))
+	}
 	st.Leader = leader
 
 	if opts.SkipTenant {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -117,6 +118,13 @@ func (d *Driver) setupNetNS(r *record) error {
 		if err := in.RouteAdd(rt); err != nil {
 			return fmt.Errorf("default route via %s: %w", n.Gateway, err)
 		}
+	}
+	// The address may have been an instance's that was deleted moments
+	// ago: its MAC stays in the bridge's neighbour cache here and traffic
+	// routed to the new instance would go to the old MAC until the entry
+	// expires (seconds of timeouts after a quick scale-in/scale-out).
+	if err := host.NeighDel(&netlink.Neigh{LinkIndex: br.Attrs().Index, IP: n.IP.AsSlice()}); err != nil && !errors.Is(err, syscall.ENOENT) {
+		d.log.Debug("flush neighbour entry", "ip", n.IP, "bridge", n.Bridge, "error", err)
 	}
 	return nil
 }
