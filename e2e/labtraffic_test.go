@@ -135,134 +135,42 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return ds[max(0, min(i, len(ds)-1))]
 }
 
-// The failover test measures service, not address movement: from the
-// client namespace it sends HTTP GETs to the tenant's public endpoint (a
-// new connection each, failoverGetTimeout, one every failoverGetInterval,
-// each in its own goroutine so a request lost with the dead host does not
-// hold back the next) and takes the first 200 that names an instance.
-const (
-	failoverGetTimeout  = 250 * time.Millisecond
-	failoverGetInterval = 25 * time.Millisecond
-	failoverBudget      = 65 * time.Second // trials start while within it
-	failoverMaxTrials   = 80
-)
-
-// firstServed sends GETs through hc every failoverGetInterval from t0 on
-// and returns when one is answered with a 200 naming an instance: the time
-// from t0 to that answer and the instance. Alongside, until the first
-// answer, it probes vip:vipProbePort with TCP (vipAnswers), the older
-// measure of the address alone; tcp is 0 if that never answered first.
-func (tl *trafficLab) firstServed(ctx context.Context, hc *http.Client, dial func(context.Context, string, string) (net.Conn, error), vip string, t0 time.Time, limit time.Duration) (took, tcp time.Duration, id string, err error) {
-	type answer struct {
-		at time.Time
-		id string
-	}
-	got := make(chan answer, 1)
-	var tcpMu sync.Mutex
-	var tcpAt time.Time
-	pctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	tick := time.NewTicker(failoverGetInterval)
-	defer tick.Stop()
-	timeout := time.NewTimer(limit - time.Since(t0))
-	defer timeout.Stop()
-	for {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if id, err := tl.getWith(pctx, hc); err == nil {
-				select {
-				case got <- answer{at: time.Now(), id: id}:
-				default:
-				}
-			}
-		}()
-		tcpMu.Lock()
-		tcpDone := !tcpAt.IsZero()
-		tcpMu.Unlock()
-		if !tcpDone {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if vipAnswers(pctx, dial, vip) {
-					at := time.Now()
-					tcpMu.Lock()
-					if tcpAt.IsZero() || at.Before(tcpAt) {
-						tcpAt = at
-					}
-					tcpMu.Unlock()
-				}
-			}()
-		}
-		select {
-		case a := <-got:
-			tcpMu.Lock()
-			if !tcpAt.IsZero() {
-				tcp = tcpAt.Sub(t0)
-			}
-			tcpMu.Unlock()
-			return a.at.Sub(t0), tcp, a.id, nil
-		case <-timeout.C:
-			return 0, 0, "", fmt.Errorf("no 200 with an instance_id from %s within %v", tl.url, limit)
-		case <-ctx.Done():
-			return 0, 0, "", ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-// TestLabVIPFailover measures, over as many trials as fit in about 65 s,
-// the time from the loss of the leading controller's host to the first
-// successful HTTP request through the tenant's public IP from the client
-// namespace: the traffic tenant with 4 instances (2 onprem, 2 aws: two
-// clouds), real `ctl workload` processes behind the master and cloud load
-// balancers. The host loss is its WAN link going down and its controller
-// killed with SIGKILL: a kill -9 alone would leave the dead leader's
-// namespace (the "host") holding the address and answering for it, which
-// a real crash does not. Between trials the controller restarts with its
-// link still down and then gets its link back; the next trial starts once
-// exactly one controller (the leader) holds the VIP and a request is
-// served. p99 < 5 s is asserted (a sanity bound on a loaded machine); the
-// goal, p99 < 2 s, is reported.
+// TestLabVIPFailover measures, over as many trials as fit in about a
+// minute, the time from the loss of the leading controller's host to the
+// first answer from the VIP in the client namespace. The host loss is its
+// WAN link going down and its controller killed with SIGKILL: a kill -9
+// alone would leave the dead leader's namespace (the "host") holding the
+// address and answering for it, which a real crash does not. Between trials
+// the controller restarts with its link still down, drops the stray VIP
+// (checked) and only then gets its link back, so no trial starts with two
+// holders.
 func TestLabVIPFailover(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
 	defer cancel()
-	tl := upTrafficLab(t, ctx)
-	lab := tl.lab
-	if !lab.HoldsVIPSupported() {
-		t.Fatal("the lab's agents must hold the VIP (-uplink)")
-	}
-	st := lab.State()
-	vip := st.VIP
-	clientNS, err := netcfg.NamespaceByName(st.ClientNS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { clientNS.Close() })
+	lab, clientNS := upVIPLab(t, ctx)
+	vip := lab.State().VIP
 	dial := netcfg.DialContextIn(clientNS)
-	probe := &http.Client{Timeout: failoverGetTimeout, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
-	t.Cleanup(probe.CloseIdleConnections)
+	if !vipAnswers(ctx, dial, vip) {
+		t.Fatalf("VIP %s does not answer from the client namespace before any failure", vip)
+	}
 
-	tl.scale(t, ctx, 4)
-	insts := tl.waitPlacement(t, ctx, map[string]int{"onprem": 2, "aws": 2})
-	tl.waitAllServe(t, ctx, insts)
-
-	var took, tcpTook, overlaps, reserve []time.Duration
+	const budget = 60 * time.Second
+	const maxTrials = 25
+	var took, overlaps, reanswer []time.Duration
 	start := time.Now()
-	for trial := 1; trial <= failoverMaxTrials && time.Since(start) < failoverBudget; trial++ {
+	for trial := 1; trial <= maxTrials && time.Since(start) < budget; trial++ {
 		leader := waitVIPAlone(t, ctx, lab, "")
-		// After the previous trial the client's neighbour entry may still
-		// point at the ex-leader: wait until a request is served.
+		// After the previous trial's overlap the client's neighbour entry
+		// may point at the ex-leader: wait until the VIP answers.
 		w := time.Now()
-		if _, _, _, err := tl.firstServed(ctx, probe, dial, vip, w, 15*time.Second); err != nil {
-			t.Fatalf("trial %d: VIP held by %s does not serve: %v", trial, leader, err)
+		for !vipAnswers(ctx, dial, vip) {
+			if time.Since(w) > 15*time.Second {
+				t.Fatalf("trial %d: VIP held by %s does not answer", trial, leader)
+			}
+			time.Sleep(vipProbeInterval) // probe period
 		}
 		if trial > 1 {
-			reserve = append(reserve, time.Since(w))
+			reanswer = append(reanswer, time.Since(w))
 		}
 		t0 := time.Now()
 		if err := lab.CutWAN(leader); err != nil {
@@ -271,23 +179,29 @@ func TestLabVIPFailover(t *testing.T) {
 		if err := lab.KillController(leader); err != nil {
 			t.Fatal(err)
 		}
-		d, dTCP, id, err := tl.firstServed(ctx, probe, dial, vip, t0, 15*time.Second)
-		if err != nil {
-			holders, _ := lab.VIPHolders()
-			t.Fatalf("trial %d: after losing leader %s: %v (holders %v)", trial, leader, err, holders)
+		// Probe every vipProbeInterval until the first answer.
+		var d time.Duration
+		for {
+			if vipAnswers(ctx, dial, vip) {
+				d = time.Since(t0)
+				break
+			}
+			if time.Since(t0) > 15*time.Second {
+				holders, _ := lab.VIPHolders()
+				t.Fatalf("trial %d: VIP not answering 15 s after losing leader %s (holders %v)", trial, leader, holders)
+			}
+			time.Sleep(vipProbeInterval) // probe period
 		}
 		took = append(took, d)
-		if dTCP > 0 {
-			tcpTook = append(tcpTook, dTCP)
-		}
 		nl := waitVIPAlone(t, ctx, lab, leader)
-		t.Logf("trial %d: lost leader %s; first 200 after %v (instance %s; TCP probe answered after %v); new holder %s",
-			trial, leader, d.Round(time.Millisecond), id, dTCP.Round(time.Millisecond), nl)
+		t.Logf("trial %d: lost leader %s; VIP answered after %v (new holder %s)", trial, leader, d.Round(time.Millisecond), nl)
 
 		// Restart the ex-leader and give it its link back. Its namespace
 		// still carries the VIP (a real reboot would not keep it); the
-		// agent drops it once it is a follower with a caught-up FSM, so
-		// the overlap is measured.
+		// agent drops it once it is a follower with a caught-up FSM (it
+		// learns which addresses are public IPs from the log, and a
+		// restarted node applies the log only after hearing the commit
+		// index from the leader), so the overlap is measured.
 		if err := lab.RestartController(leader); err != nil {
 			t.Fatal(err)
 		}
@@ -312,29 +226,17 @@ func TestLabVIPFailover(t *testing.T) {
 		overlaps = append(overlaps, time.Since(back))
 	}
 	if len(took) < 5 {
-		t.Fatalf("only %d trials in %v", len(took), failoverBudget)
+		t.Fatalf("only %d trials in %v", len(took), budget)
 	}
 	slices.Sort(took)
-	p50, p99, worst := percentile(took, 50), percentile(took, 99), took[len(took)-1]
-	t.Logf("VIP failover (leader host lost → first HTTP 200 naming an instance, GET every %v with %v timeout, new connection each), %d trials: p50 %v p99 %v min %v max %v (goal p99 < 2 s: %v)",
-		failoverGetInterval, failoverGetTimeout, len(took), p50.Round(time.Millisecond), p99.Round(time.Millisecond),
-		took[0].Round(time.Millisecond), worst.Round(time.Millisecond), p99 < 2*time.Second)
-	if len(tcpTook) > 0 {
-		slices.Sort(tcpTook)
-		t.Logf("TCP probe of %s:%d (address only) answered first in %d trials: p50 %v p99 %v max %v",
-			vip, vipProbePort, len(tcpTook), percentile(tcpTook, 50).Round(time.Millisecond),
-			percentile(tcpTook, 99).Round(time.Millisecond), tcpTook[len(tcpTook)-1].Round(time.Millisecond))
-	}
+	t.Logf("VIP failover (leader host lost → first answer from the client namespace), %d trials, probes every %v with %v timeout: p50 %v p99 %v min %v max %v",
+		len(took), vipProbeInterval, vipProbeTimeout, percentile(took, 50).Round(time.Millisecond),
+		percentile(took, 99).Round(time.Millisecond), took[0].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
 	slices.Sort(overlaps)
-	slices.Sort(reserve)
-	if len(reserve) > 0 {
-		t.Logf("restarted ex-leader held its stray VIP after its link came back (two holders): p50 %v max %v; VIP not serving at the next trial's start: p50 %v max %v",
-			percentile(overlaps, 50).Round(time.Millisecond), overlaps[len(overlaps)-1].Round(time.Millisecond),
-			percentile(reserve, 50).Round(time.Millisecond), reserve[len(reserve)-1].Round(time.Millisecond))
-	}
-	if p99 >= 5*time.Second {
-		t.Errorf("VIP failover p99 %v, want < 5 s (sanity bound)", p99)
-	}
+	slices.Sort(reanswer)
+	t.Logf("restarted ex-leader held its stray VIP after its link came back (two holders): p50 %v max %v; VIP silent at the next trial's start: p50 %v max %v",
+		percentile(overlaps, 50).Round(time.Millisecond), overlaps[len(overlaps)-1].Round(time.Millisecond),
+		percentile(reanswer, 50).Round(time.Millisecond), percentile(reanswer, 100).Round(time.Millisecond))
 }
 
 // TestLabPartitionDropsVIP cuts the leader's WAN link (the process keeps
@@ -690,16 +592,11 @@ func (tl *trafficLab) waitPlacement(t *testing.T, ctx context.Context, want map[
 // get sends one request (a new connection) to the group's public endpoint
 // and returns the instance that answered.
 func (tl *trafficLab) get(ctx context.Context) (string, error) {
-	return tl.getWith(ctx, tl.http)
-}
-
-// getWith is get through hc.
-func (tl *trafficLab) getWith(ctx context.Context, hc *http.Client) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tl.url, nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := hc.Do(req)
+	resp, err := tl.http.Do(req)
 	if err != nil {
 		return "", err
 	}

@@ -283,9 +283,19 @@ func TestSecurityACL(t *testing.T) {
 		ctlOK(t, bin, env(mgmt), "acl", "token", "create", "-tenant", fmt.Sprintf("t%d", i))
 	}
 	snapDir := filepath.Join(s1.DataDir, "raft", "snapshots")
-	waitFor(t, 60*time.Second, "a raft snapshot in "+snapDir, func() (bool, string) {
+	// A finished snapshot (raft writes into NAME.tmp and renames it when
+	// complete) that holds the sealed tenant.
+	waitFor(t, 60*time.Second, "a finished raft snapshot with the tenant in "+snapDir, func() (bool, string) {
 		m, _ := filepath.Glob(filepath.Join(snapDir, "*", "state.bin"))
-		return len(m) > 0, fmt.Sprint(m)
+		for _, p := range m {
+			if strings.HasSuffix(filepath.Dir(p), ".tmp") {
+				continue
+			}
+			if data, err := os.ReadFile(p); err == nil && bytes.Contains(data, []byte(secrets.Prefix)) {
+				return true, p
+			}
+		}
+		return false, fmt.Sprint(m)
 	})
 	var sealedSeen []string
 	err = filepath.WalkDir(s1.DataDir, func(p string, d fs.DirEntry, err error) error {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -65,11 +66,15 @@ type IPTablesSync struct {
 	lb   *netcfg.LB
 	wake waker
 
-	syncMu  sync.Mutex // one Sync at a time
-	mu      sync.Mutex
-	master  []netcfg.Service
-	last    []netcfg.Service
-	tenants map[string]bool // tenants programmed by the last successful Sync
+	syncMu sync.Mutex // one Sync at a time
+	// publishing is set while a publish of the LB address is in flight: it
+	// is a Raft write that can wait for a leader, so it never holds up
+	// programming the rules.
+	publishing atomic.Bool
+	mu         sync.Mutex
+	master     []netcfg.Service
+	last       []netcfg.Service
+	tenants    map[string]bool // tenants programmed by the last successful Sync
 }
 
 // NewIPTablesSync validates cfg and registers for FSM change notifications.
@@ -126,10 +131,13 @@ func (s *IPTablesSync) Run(ctx context.Context) error {
 func (s *IPTablesSync) Sync() error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
-	if s.cfg.Publish != nil {
-		if err := s.publish(); err != nil {
-			s.log.Warn("cannot publish the cloud's LB address", "error", err)
-		}
+	if s.cfg.Publish != nil && s.publishing.CompareAndSwap(false, true) {
+		go func() {
+			defer s.publishing.Store(false)
+			if err := s.publish(); err != nil {
+				s.log.Warn("cannot publish the cloud's LB address", "error", err)
+			}
+		}()
 	}
 	gs := readGroups(s.cfg.Source.FSM())
 	ports := AssignPorts(portRequests(gs), s.cfg.BasePort, s.cfg.PortSpan)
@@ -193,7 +201,7 @@ func (s *IPTablesSync) publish() error {
 		c.Meta = map[string]string{}
 	}
 	c.Meta[CloudMetaLBAddr] = want
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := s.cfg.Publish.Apply(ctx, fsm.UpsertCloudType, fsm.UpsertCloud{Cloud: c}); err != nil {
 		return fmt.Errorf("lbsync: publish LB address of cloud %s: %w", s.cfg.Cloud, err)

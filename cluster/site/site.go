@@ -324,7 +324,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) {
 func (r *Reconciler) registerCloud(ctx context.Context) {
 	actx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 	defer cancel()
-	_, err := r.cfg.Cluster.Apply(actx, fsm.UpsertCloudType, fsm.UpsertCloud{Cloud: fsm.Cloud{Name: r.cfg.Cloud, Priority: r.cfg.CloudPriority}})
+	_, err := r.cfg.Cluster.Apply(actx, fsm.UpsertCloudType, fsm.UpsertCloud{Cloud: fsm.Cloud{Name: r.cfg.Cloud, Priority: r.cfg.CloudPriority}, IfAbsent: true})
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Warn("register cloud", "error", err)
