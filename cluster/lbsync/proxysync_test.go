@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -229,53 +227,4 @@ func TestAssignPorts(t *testing.T) {
 			}
 		})
 	}
-}
-
-// A new instance whose first health check has not passed gets no traffic
-// while the group has a healthy backend; a group with no health results at
-// all is served by every running instance.
-func TestProxySyncWaitsForFirstHealthyCheck(t *testing.T) {
-	srv := startServer(t)
-	setupTenant(t, srv, "t1", "", "c1")
-	be := startBackends(t, "a", "b")
-	addRunning(t, srv, "t1", "web", "c1", map[string]string{"i-a": be.addrs["a"], "i-b": be.addrs["b"]})
-
-	ps, err := lbsync.NewProxySync(lbsync.ProxyConfig{Source: srv, Resync: 200 * time.Millisecond, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ps.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	backendsOf := func() []string {
-		var out []string
-		for _, e := range ps.EndpointList() {
-			if e.Tenant == "t1" && e.Group == "web" {
-				for _, b := range e.Backends {
-					out = append(out, b.Address)
-				}
-			}
-		}
-		sort.Strings(out)
-		return out
-	}
-	want := func(addrs ...string) func() (bool, string) {
-		sort.Strings(addrs)
-		return func() (bool, string) {
-			got := backendsOf()
-			return strings.Join(got, ",") == strings.Join(addrs, ","), fmt.Sprintf("backends %v", got)
-		}
-	}
-	// No health result yet anywhere: both serve.
-	waitFor(t, 5*time.Second, "both unknown instances as backends", want(be.addrs["a"], be.addrs["b"]))
-	// i-a passes its check: i-b (still unknown) waits.
-	apply(t, srv, fsm.UpdateInstancesType, fsm.UpdateInstances{Time: t0, Updates: []fsm.InstanceUpdate{{ID: "i-a", Health: fsm.HealthHealthy}}})
-	waitFor(t, 5*time.Second, "only the healthy instance", want(be.addrs["a"]))
-	// i-b passes too: both again.
-	apply(t, srv, fsm.UpdateInstancesType, fsm.UpdateInstances{Time: t0, Updates: []fsm.InstanceUpdate{{ID: "i-b", Health: fsm.HealthHealthy}}})
-	waitFor(t, 5*time.Second, "both healthy instances", want(be.addrs["a"], be.addrs["b"]))
 }

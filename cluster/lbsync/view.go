@@ -80,27 +80,12 @@ func readGroups(f *fsm.FSM) []groupView {
 			if t, ok := s.Tenant(g.Tenant); ok {
 				v.PublicIP = t.PublicIP
 			}
-			live := s.LiveGroupInstances(g.Tenant, g.Name)
-			// While the group has a backend with a passing health check, a
-			// running instance whose first check has not passed yet gets no
-			// traffic (it may not listen yet); a group without any health
-			// result (no checks configured) is never black-holed.
-			proven := false
-			for _, in := range live {
-				if in.State == fsm.StateRunning && in.Address != "" && in.Health == fsm.HealthHealthy {
-					proven = true
-					break
-				}
-			}
-			for _, in := range live {
+			for _, in := range s.LiveGroupInstances(g.Tenant, g.Name) {
 				if in.Address == "" {
 					continue
 				}
 				switch in.State {
 				case fsm.StateRunning:
-					if proven && in.Health != fsm.HealthHealthy && in.Health != fsm.HealthUnhealthy {
-						continue
-					}
 					v.Backends = append(v.Backends, backend{ID: in.ID, Cloud: in.Cloud, Addr: in.Address,
 						Draining: in.Health == fsm.HealthUnhealthy})
 				case fsm.StateDraining:
