@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,6 +46,12 @@ func TestDevAgentLifecycle(t *testing.T) {
 		if !stopped {
 			_ = syscall.Kill(-agent.Process.Pid, syscall.SIGKILL)
 			_ = agent.Wait()
+			// Instances run in their own sessions: a killed agent leaves them.
+			for _, pid := range workloadPIDs(t, dir) {
+				if n, err := strconv.Atoi(pid); err == nil {
+					_ = syscall.Kill(n, syscall.SIGKILL)
+				}
+			}
 		}
 		if t.Failed() {
 			t.Logf("agent log:\n%s", tail(logBuf.String(), 6000))
