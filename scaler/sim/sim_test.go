@@ -4,14 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"aas/scaler"
 	"aas/scaler/trace"
+	"aas/scaler/trace/tracetest"
 )
 
 // synth builds a trace with step seconds between points.
@@ -208,30 +207,9 @@ func TestBeats(t *testing.T) {
 	}
 }
 
-// tracesDir walks up from the package directory to shared/traces beside the
-// repository root.
-func tracesDir(t testing.TB) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for range 6 {
-		p := filepath.Join(dir, "..", "shared", "traces")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		dir = filepath.Dir(dir)
-	}
-	t.Skip("shared/traces not found")
-	return ""
-}
-
-func loadTrace(t testing.TB, name string) *trace.Trace {
-	t.Helper()
-	tr, err := trace.ParseFile(filepath.Join(tracesDir(t), name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
-}
+// loadTrace reads a trace from ../shared/traces (tracetest: skips on a
+// laptop without them, fails in CI).
+var loadTrace = tracetest.Load
 
 // BenchmarkSimulateNASAAllBaselines: the whole NASA trace (84k steps) with
 // the default policy and every baseline. The "baseline" sub-benchmark is
