@@ -73,3 +73,32 @@ func removeInstances(st *State) error {
 	}
 	return errors.Join(errs...)
 }
+
+// HypervisorInstances reads what each hypervisor agent really runs: the
+// instance IDs in its process driver's state file whose process is alive
+// (argv[0] still the instance's command), by hypervisor ID. It is the
+// agents' side of a "no duplicate, no orphan" check against the FSM.
+func (l *Lab) HypervisorInstances() (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, h := range l.Hypervisors() {
+		b, err := os.ReadFile(filepath.Join(h.DataDir, "process", "instances.json"))
+		if errors.Is(err, os.ErrNotExist) {
+			out[h.ID] = nil
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("labkit: instances of %s: %w", h.ID, err)
+		}
+		var ps processDriverState
+		if err := json.Unmarshal(b, &ps); err != nil {
+			// The driver rewrites the file atomically; a torn read is a bug.
+			return nil, fmt.Errorf("labkit: instances of %s: %w", h.ID, err)
+		}
+		for id, r := range ps.Instances {
+			if args := procCmdline(r.PID); procAlive(r.PID) && len(args) > 0 && args[0] == r.Argv0 {
+				out[h.ID] = append(out[h.ID], id)
+			}
+		}
+	}
+	return out, nil
+}

@@ -138,6 +138,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 			// netcfg.BridgeName, the bridges buildInstanceNetworks makes.
 			c.Args = append(c.Args, "-tenant-bridges")
 		}
+		c.Args = append(c.Args, opts.ControllerArgs...)
 		st.Controllers = append(st.Controllers, c)
 
 		h := HypervisorInfo{

@@ -70,6 +70,10 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// StateFile, if set, is where Up writes the lab's State (JSON).
 	StateFile string
+	// ControllerArgs are appended to every controller's `ctl agent
+	// -server` arguments (e.g. "-stats-interval", "2s"); they are recorded
+	// in State, so RestartController keeps them.
+	ControllerArgs []string
 	// Logger receives progress; nil discards it.
 	Logger hclog.Logger
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -45,7 +46,32 @@ type Config struct {
 	ReportEvery time.Duration
 	// Progress, when set, receives a report every ReportEvery.
 	Progress func(Progress)
+	// NewConnections opens one TCP connection per request (no
+	// keep-alive), as HTTP/1.0 clients and many crawlers do; an L4 load
+	// balancer then sees and spreads every request, and a scale-out
+	// reaches the new instances at once instead of when pooled
+	// connections churn.
+	NewConnections bool
+	// DialContext, when set, opens the connections (e.g. from another
+	// network namespace: netcfg.DialContextIn).
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// OnResult, when set, sees every response (or failure) in the order
+	// they complete, on the replay's goroutine: keep it short.
+	OnResult func(Hit)
 	Logger   hclog.Logger
+}
+
+// Hit is one request's outcome.
+type Hit struct {
+	// At is when the request was sent; Latency how long it took.
+	At      time.Time
+	Latency time.Duration
+	// Code is the HTTP status (0: no response); Err the failure, empty on
+	// success (a 2xx/3xx response).
+	Code uint16
+	Err  string
+	// Body is the start of the response body (up to 4 KiB).
+	Body []byte
 }
 
 // Progress is one periodic report.
@@ -184,14 +210,29 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	pacer.Grace = cfg.Grace
 	log := cfg.Logger.Named("loadgen")
-	atk := vegeta.NewAttacker(
+	opts := []func(*vegeta.Attacker){
 		vegeta.Timeout(cfg.Timeout),
 		vegeta.Workers(min(8, cfg.MaxWorkers)),
 		vegeta.MaxWorkers(cfg.MaxWorkers),
-		vegeta.KeepAlive(true),
+		vegeta.KeepAlive(!cfg.NewConnections),
 		vegeta.MaxBody(4096),
 		vegeta.Redirects(vegeta.NoFollow),
-	)
+	}
+	if cfg.DialContext != nil {
+		// vegeta's own dialer cannot be replaced; a client of ours can
+		// (applied last, so the options above do not touch it).
+		opts = append(opts, vegeta.Client(&http.Client{
+			Timeout: cfg.Timeout,
+			Transport: &http.Transport{
+				DialContext:         cfg.DialContext,
+				DisableKeepAlives:   cfg.NewConnections,
+				MaxIdleConnsPerHost: 10000,
+				IdleConnTimeout:     30 * time.Second,
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}))
+	}
+	atk := vegeta.NewAttacker(opts...)
 	targeter := vegeta.NewStaticTargeter(vegeta.Target{Method: cfg.Method, URL: cfg.Target})
 	log.Info("replay", "trace", cfg.Trace.Name, "target", cfg.Target, "speedup", cfg.Speedup,
 		"scale", cfg.Scale, "duration", pacer.Duration(), "requests", math.Round(pacer.Total()))
@@ -241,6 +282,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			}
 			total.Add(r)
 			window.Add(r)
+			if cfg.OnResult != nil {
+				cfg.OnResult(Hit{At: r.Timestamp, Latency: r.Latency, Code: r.Code, Err: r.Error, Body: r.Body})
+			}
 			winReq++
 			if r.Error != "" {
 				winErr++

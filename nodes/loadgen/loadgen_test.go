@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -188,5 +189,58 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := Run(context.Background(), Config{Trace: tr, Target: target, Speedup: 1}); !errors.Is(err, ErrConfig) {
 			t.Errorf("target %q: %v, want ErrConfig", target, err)
 		}
+	}
+}
+
+// TestReplayNewConnectionsAndHits: with NewConnections every request opens
+// its own TCP connection (through the caller's dialer), and OnResult sees
+// each request once with its body.
+func TestReplayNewConnectionsAndHits(t *testing.T) {
+	for _, fresh := range []bool{true, false} {
+		t.Run(map[bool]string{true: "new-connections", false: "keep-alive"}[fresh], func(t *testing.T) {
+			var conns, reqs atomic.Int64
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				reqs.Add(1)
+				_, _ = w.Write([]byte("instance-7"))
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			var dials atomic.Int64
+			d := &net.Dialer{}
+			var hits []Hit
+			sum, err := Run(context.Background(), Config{Trace: parse(t, "t,load\n0,100\n10,100\n"), Target: srv.URL, Speedup: 20,
+				NewConnections: fresh,
+				DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+					dials.Add(1)
+					return d.DialContext(ctx, network, addr)
+				},
+				OnResult: func(h Hit) { hits = append(hits, h) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := reqs.Load()
+			if n < 190 || sum.Requests != uint64(n) || len(hits) != int(n) {
+				t.Fatalf("server saw %d requests, summary %d, hits %d; want the trace's 200", n, sum.Requests, len(hits))
+			}
+			if dials.Load() != conns.Load() {
+				t.Fatalf("%d dials through DialContext, server saw %d connections", dials.Load(), conns.Load())
+			}
+			if fresh && conns.Load() != n {
+				t.Fatalf("new connections: %d connections for %d requests", conns.Load(), n)
+			}
+			if !fresh && conns.Load() >= n/2 {
+				t.Fatalf("keep-alive: %d connections for %d requests", conns.Load(), n)
+			}
+			for _, h := range hits {
+				if h.Err != "" || h.Code != 200 || string(h.Body) != "instance-7" || h.At.IsZero() || h.Latency <= 0 {
+					t.Fatalf("hit %+v", h)
+				}
+			}
+		})
 	}
 }
