@@ -210,6 +210,49 @@ func observe(in *Input) observation {
 // loadSeries returns the group's total load per metric period over the last
 // window, oldest first, NaN where no sample fell into a period.
 func (o *observation) loadSeries(window time.Duration, buf []float64) []float64 {
+	sums, cnt, used := o.bucketLoads(window, buf)
+	k := len(sums)
+	out := sums // reuse, reversed into oldest-first order
+	for i := 0; i < used; i++ {
+		if cnt[i] == 0 {
+			out[i] = math.NaN()
+		} else if cnt[i] > 1 {
+			out[i] = sums[i] / cnt[i]
+		}
+	}
+	for i := used; i < k; i++ {
+		out[i] = math.NaN()
+	}
+	for i, j := 0, k-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// loadTail is loadSeries without its leading run of NaN periods: the
+// series from the oldest period with a sample to now (empty without one).
+func (o *observation) loadTail(window time.Duration, buf []float64) []float64 {
+	sums, cnt, used := o.bucketLoads(window, buf)
+	out := sums[:used]
+	for i := range out {
+		if cnt[i] == 0 {
+			out[i] = math.NaN()
+		} else if cnt[i] > 1 {
+			out[i] = sums[i] / cnt[i]
+		}
+	}
+	for i, j := 0, used-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// bucketLoads sums the samples of the last window into periods counted
+// back from now (period b is (now−(b+1)P, now−bP]) and counts them; only
+// sums[:used] and cnt[:used] are written (used = 1 + the oldest period
+// with a sample), so a long window with a short history costs what the
+// history costs.
+func (o *observation) bucketLoads(window time.Duration, buf []float64) (sums, cnt []float64, used int) {
 	k := int(window / o.period)
 	if k < 1 {
 		k = 1
@@ -217,18 +260,54 @@ func (o *observation) loadSeries(window time.Duration, buf []float64) []float64 
 	if cap(buf) < 2*k {
 		buf = make([]float64, 2*k)
 	}
-	sums, cnt := buf[:k], buf[k:2*k]
-	for i := range sums {
-		sums[i], cnt[i] = 0, 0
-	}
+	sums, cnt = buf[:k], buf[k:2*k]
+	// now − s.At without time.Time.Sub in the loop: when now carries no
+	// monotonic reading, Sub is the wall-clock difference (with a
+	// saturating overflow check), computed here from Unix seconds and
+	// nanoseconds; samples whose second difference is out of range are
+	// skipped before the nanosecond arithmetic, so nothing overflows. The
+	// bucket index avoids the integer division per sample (a float
+	// estimate, corrected exactly).
+	span := time.Duration(k) * o.period
+	fast := o.now == o.now.Round(0) && span/o.period == time.Duration(k) && span < 1<<60
+	nowSec, nowNsec := o.now.Unix(), int64(o.now.Nanosecond())
+	maxSec := int64(span/time.Second) + 1
+	invP := 1 / float64(o.period)
 	for _, s := range o.in.Metrics {
-		d := o.now.Sub(s.At)
-		if d < 0 || math.IsNaN(s.Value) {
+		if math.IsNaN(s.Value) {
 			continue
 		}
-		b := int(d / o.period) // period b is (now−(b+1)P, now−bP]
+		var b int
+		if fast {
+			ds := nowSec - s.At.Unix()
+			if ds < -1 || ds > maxSec {
+				continue // d < 0, or d ≥ span
+			}
+			d := time.Duration(ds)*time.Second + time.Duration(nowNsec-int64(s.At.Nanosecond()))
+			if d < 0 || d >= span {
+				continue
+			}
+			b = int(float64(d) * invP)
+			for b > 0 && time.Duration(b)*o.period > d {
+				b--
+			}
+			for time.Duration(b+1)*o.period <= d {
+				b++
+			}
+		} else {
+			d := o.now.Sub(s.At)
+			if d < 0 {
+				continue
+			}
+			b = int(d / o.period)
+		}
 		if b >= k {
 			continue
+		}
+		if b >= used { // first sample this far back: clear up to it
+			clear(sums[used : b+1])
+			clear(cnt[used : b+1])
+			used = b + 1
 		}
 		v := s.Value
 		if s.Instance == "" {
@@ -244,16 +323,5 @@ func (o *observation) loadSeries(window time.Duration, buf []float64) []float64 
 		}
 		sums[b] += v
 	}
-	out := sums // reuse, reversed into oldest-first order
-	for i := 0; i < k; i++ {
-		if cnt[i] == 0 {
-			out[i] = math.NaN()
-		} else if cnt[i] > 1 {
-			out[i] = sums[i] / cnt[i]
-		}
-	}
-	for i, j := 0, k-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out
+	return sums, cnt, used
 }

@@ -37,8 +37,11 @@ func (p Placement) String() string {
 }
 
 // rankClouds orders clouds by priority (lower first), then name.
-func rankClouds(clouds []Cloud) []Cloud {
-	c := append([]Cloud(nil), clouds...)
+func rankClouds(clouds []Cloud) []Cloud { return rankCloudsInto(nil, clouds) }
+
+// rankCloudsInto is rankClouds into buf (appended to buf[:0]).
+func rankCloudsInto(buf, clouds []Cloud) []Cloud {
+	c := append(buf[:0], clouds...)
 	slices.SortStableFunc(c, func(a, b Cloud) int {
 		if a.Priority != b.Priority {
 			return cmp.Compare(a.Priority, b.Priority)
@@ -63,7 +66,8 @@ func Place(clouds []Cloud, instances []Instance, delta int) (Placement, int, str
 			return p, delta, ""
 		}
 		left := delta
-		for _, c := range rankClouds(clouds) {
+		var rankBuf [8]Cloud
+		for _, c := range rankCloudsInto(rankBuf[:0], clouds) {
 			if left == 0 {
 				break
 			}
@@ -81,11 +85,21 @@ func Place(clouds []Cloud, instances []Instance, delta int) (Placement, int, str
 		}
 		return p, delta, ""
 	case delta < 0:
-		ranked := rankClouds(clouds)
+		// Candidates by index with their cloud's rank precomputed (the
+		// same order as sorting the instances themselves, without copying
+		// them or scanning the clouds in every comparison).
+		var rankBuf [8]Cloud
+		ranked := rankCloudsInto(rankBuf[:0], clouds)
 		unknown := len(clouds) // clouds not in the list go first
-		cands := make([]Instance, 0, len(instances))
+		type cand struct{ rank, i int }
+		var candBuf [64]cand
+		cands := candBuf[:0]
+		if len(instances) > len(candBuf) {
+			cands = make([]cand, 0, len(instances))
+		}
 		protected := 0
-		for _, in := range instances {
+		for i := range instances {
+			in := &instances[i]
 			if !in.State.Counted() {
 				continue
 			}
@@ -93,29 +107,32 @@ func Place(clouds []Cloud, instances []Instance, delta int) (Placement, int, str
 				protected++
 				continue
 			}
-			cands = append(cands, in)
-		}
-		r := func(in *Instance) int {
-			for i := range ranked {
-				if ranked[i].Name == in.Cloud {
-					return i
+			r := unknown
+			for j := range ranked {
+				if ranked[j].Name == in.Cloud {
+					r = j
+					break
 				}
 			}
-			return unknown
+			cands = append(cands, cand{r, i})
 		}
-		slices.SortStableFunc(cands, func(a, b Instance) int {
-			if ra, rb := r(&a), r(&b); ra != rb {
-				return cmp.Compare(rb, ra)
+		slices.SortStableFunc(cands, func(a, b cand) int {
+			if a.rank != b.rank {
+				return cmp.Compare(b.rank, a.rank)
 			}
-			if c := b.Created.Compare(a.Created); c != 0 {
+			ia, ib := &instances[a.i], &instances[b.i]
+			if c := ib.Created.Compare(ia.Created); c != 0 {
 				return c
 			}
-			return strings.Compare(b.ID, a.ID)
+			return strings.Compare(ib.ID, ia.ID)
 		})
 		want := -delta
 		n := min(want, len(cands))
-		for _, c := range cands[:n] {
-			p.Remove = append(p.Remove, c.ID)
+		if n > 0 {
+			p.Remove = make([]string, n)
+			for k, c := range cands[:n] {
+				p.Remove[k] = instances[c.i].ID
+			}
 		}
 		if n < want {
 			return p, -n, fmt.Sprintf("protected: only %d of %d instances may be drained (%d protected)", n, want, protected)

@@ -376,9 +376,9 @@ func targetFormula(n int, avg, target float64, d int) string {
 	b = append(b, "target: ceil("...)
 	b = strconv.AppendInt(b, int64(n), 10)
 	b = append(b, '*')
-	b = strconv.AppendFloat(b, avg, 'f', 2, 64)
+	b = appendFixed2(b, avg)
 	b = append(b, '/')
-	b = strconv.AppendFloat(b, target, 'f', 2, 64)
+	b = appendFixed2(b, target)
 	b = append(b, ")="...)
 	b = strconv.AppendInt(b, int64(d), 10)
 	return string(b)
@@ -439,22 +439,77 @@ func shortCycle(y []float64) (int, float64) {
 	// load) have no cycle: their correlation is meaningless.
 	var scale float64
 	for _, v := range y {
-		scale = math.Max(scale, math.Abs(v))
+		// math.Max without its NaN/±0 cases: y has no NaN here, and
+		// math.Abs is never −0.
+		if a := math.Abs(v); a > scale {
+			scale = a
+		}
 	}
 	if den <= 1e-18*scale*scale*float64(len(d)) {
 		return 0, 0
 	}
 	m := len(d)
 	best, bestR := 0, 0.0
-	for lag := 2; lag <= m/4; lag++ {
-		var num float64
-		for i := lag; i < m; i++ {
-			num += d[i] * d[i-lag]
+	// The autocovariance at each lag, eight (then four, then one) lags per
+	// pass over d: independent sums in flight instead of one long
+	// dependency chain. Each sum still adds its terms in order of i (the
+	// same value as one loop per lag).
+	maxLag := m / 4
+	var num [8]float64
+	for lag := 2; lag <= maxLag; {
+		w := 1
+		switch {
+		case maxLag-lag+1 >= 8:
+			w = 8
+		case maxLag-lag+1 >= 4:
+			w = 4
 		}
-		// Normalised per term, so longer lags are not penalised.
-		if r := (num / float64(m-lag)) / (den / float64(m)); r > bestR {
-			best, bestR = lag, r
+		num = [8]float64{}
+		// Lag lag+j starts at i = lag+j: its terms before lag+w-1 first.
+		for j := range w - 1 {
+			for i := lag + j; i < lag+w-1; i++ {
+				num[j] += d[i] * d[i-lag-j]
+			}
 		}
+		switch w {
+		case 8:
+			n0, n1, n2, n3, n4, n5, n6, n7 := num[0], num[1], num[2], num[3], num[4], num[5], num[6], num[7]
+			for i := lag + 7; i < m; i++ {
+				di, b := d[i], d[i-lag-7:i-lag+1]
+				n0 += di * b[7]
+				n1 += di * b[6]
+				n2 += di * b[5]
+				n3 += di * b[4]
+				n4 += di * b[3]
+				n5 += di * b[2]
+				n6 += di * b[1]
+				n7 += di * b[0]
+			}
+			num = [8]float64{n0, n1, n2, n3, n4, n5, n6, n7}
+		case 4:
+			n0, n1, n2, n3 := num[0], num[1], num[2], num[3]
+			for i := lag + 3; i < m; i++ {
+				di, b := d[i], d[i-lag-3:i-lag+1]
+				n0 += di * b[3]
+				n1 += di * b[2]
+				n2 += di * b[1]
+				n3 += di * b[0]
+			}
+			num[0], num[1], num[2], num[3] = n0, n1, n2, n3
+		default:
+			n0 := 0.0
+			for i := lag; i < m; i++ {
+				n0 += d[i] * d[i-lag]
+			}
+			num[0] = n0
+		}
+		for j := range w {
+			// Normalised per term, so longer lags are not penalised.
+			if r := (num[j] / float64(m-lag-j)) / (den / float64(m)); r > bestR {
+				best, bestR = lag+j, r
+			}
+		}
+		lag += w
 	}
 	if bestR < minCycleCorr {
 		return 0, bestR
