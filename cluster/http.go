@@ -191,6 +191,23 @@ func (s *Server) handleAddVoter(w http.ResponseWriter, r *http.Request) (any, er
 	return api.AddVoterResponse{Leader: s.identity(), Known: s.dir.list()}, nil
 }
 
+// CaughtUp reports whether this server's FSM reflects the cluster's
+// committed state as far as it knows: a leader is known, the commit index
+// has been learned (after a restart it is 0 until the leader's first
+// append or heartbeat) and everything committed is applied. Components
+// that act on the state from outside the leader (a cloud's load balancer)
+// wait for it after a start instead of acting on a stale snapshot.
+func (s *Server) CaughtUp() bool {
+	if s.raft.State() == raft.Shutdown || !s.inConfiguration() {
+		return false
+	}
+	if _, lid := s.raft.LeaderWithID(); lid == "" {
+		return false
+	}
+	commit, applied := s.raft.CommitIndex(), s.raft.AppliedIndex()
+	return commit > 0 && applied >= commit
+}
+
 // readiness evaluates the per-check state behind /readyz.
 func (s *Server) readiness() (bool, []string) {
 	ready := true

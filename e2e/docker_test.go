@@ -15,7 +15,6 @@ import (
 	mobyclient "github.com/moby/moby/client"
 
 	"aas/cluster/client"
-	"aas/e2e/clusterproc"
 	"aas/fsm"
 	"aas/internal/testenv"
 	"aas/nodes/driver/docker"
@@ -73,40 +72,8 @@ func TestDockerAcceptance(t *testing.T) {
 	t.Logf("ctl built and image %s ready after %v", tag, time.Since(start).Round(time.Millisecond))
 
 	// 2. One controller and one docker hypervisor agent.
-	lab := &clusterproc.Lab{Bin: bin, Dir: dir, ServerArgs: []string{"-raft-profile", "fast", "-stats-interval", "1s", "-lb", "proxy"}}
-	srv, err := lab.NewServer("s1", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cloud := "cloud-s1"
-	hv, err := lab.NewHypervisor("hv-docker", cloud, srv.Gossip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, a := range hv.Args {
-		if a == "-driver" {
-			hv.Args[i+1] = "docker"
-		}
-	}
-	t.Cleanup(func() {
-		_ = hv.Kill()
-		_ = srv.Kill()
-		if t.Failed() {
-			t.Logf("--- controller log:\n%s", tail(srv.Log(), 8000))
-			t.Logf("--- hypervisor log:\n%s", tail(hv.Log(), 8000))
-		}
-	})
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := hv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	srv, hv := startPair(t, bin, dir, "docker", "-raft-profile", "fast", "-stats-interval", "1s", "-lb", "proxy")
 	cl := srv.Client()
-	poll(t, 20*time.Second, "controller ready", func() bool {
-		ok, _, err := cl.Ready(ctx)
-		return err == nil && ok
-	})
 	hvAlive := func(after time.Time) func() bool {
 		return func() bool {
 			hs, err := cl.Hypervisors(ctx)

@@ -11,6 +11,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	mobyclient "github.com/moby/moby/client"
 
+	"aas/e2e/clusterproc"
+	"aas/fsm"
 	"aas/nodes/driver"
 )
 
@@ -113,4 +115,59 @@ func sameSet(a, b []string) bool {
 		m[s]--
 	}
 	return true
+}
+
+// startPair starts one controller (`ctl agent -server` with serverArgs) and
+// one hypervisor agent with the given driver in cloud "cloud-s1" under dir,
+// waits until the controller is ready and the hypervisor alive, and stops
+// both (showing their logs if the test failed) at cleanup.
+func startPair(t *testing.T, bin, dir, driver string, serverArgs ...string) (srv, hv *clusterproc.Node) {
+	t.Helper()
+	lab := &clusterproc.Lab{Bin: bin, Dir: dir, ServerArgs: serverArgs}
+	srv, err := lab.NewServer("s1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hv, err = lab.NewHypervisor("hv-"+driver, "cloud-s1", srv.Gossip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range hv.Args {
+		if a == "-driver" {
+			hv.Args[i+1] = driver
+		}
+	}
+	t.Cleanup(func() {
+		_ = hv.Kill()
+		_ = srv.Kill()
+		if t.Failed() {
+			t.Logf("--- controller log:\n%s", tail(srv.Log(), 8000))
+			t.Logf("--- hypervisor log:\n%s", tail(hv.Log(), 8000))
+		}
+	})
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := hv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	cl := srv.Client()
+	ctx := context.Background()
+	poll(t, 20*time.Second, "controller ready", func() bool {
+		ok, _, err := cl.Ready(ctx)
+		return err == nil && ok
+	})
+	poll(t, 20*time.Second, hv.ID+" alive", func() bool {
+		hs, err := cl.Hypervisors(ctx)
+		if err != nil {
+			return false
+		}
+		for _, h := range hs {
+			if h.ID == hv.ID && h.Liveness == string(fsm.LivenessAlive) && h.Driver == driver {
+				return true
+			}
+		}
+		return false
+	})
+	return srv, hv
 }

@@ -36,12 +36,13 @@ const (
 	loopTenant = "loop"
 	loopGroup  = "web"
 	loopPort   = 8080
-	// loopPerInstance is the request rate one instance serves at the
-	// policy's target (the ideal count is ceil(rate / loopPerInstance)).
+	// loopPerInstance is the policy's target: requests per second per
+	// instance, as the load balancers count them (the ideal count is
+	// ceil(rate / loopPerInstance)).
 	loopPerInstance = 10.0
-	// loopCPUms is the CPU each request burns in the workload; the
-	// policy's CPU target is loopPerInstance × loopCPUms / 1000.
-	loopCPUms = 15.0
+	// loopCPUms is the CPU each request burns in the workload (light: the
+	// signal is the request rate, and the machine runs three clouds).
+	loopCPUms = 2.0
 )
 
 // loopClouds: preference order (priority ascending) and room per cloud.
@@ -57,7 +58,6 @@ func loopTenantYAML(ctl string) string {
 	for _, c := range loopClouds {
 		fmt.Fprintf(&clouds, "  - name: %s\n    priority: %d\n    max_instances: %d\n", c.name, c.priority, loopCloudMax)
 	}
-	target := loopPerInstance * loopCPUms / 1000
 	return fmt.Sprintf(`name: %s
 public_ip: 198.18.250.1
 settings:
@@ -86,7 +86,7 @@ groups:
     scaling:
       min: 1
       max: 6
-      metric: cpu
+      metric: rps
       target: %g
       metric_period: 6s
       cooldown_out: 6s
@@ -96,7 +96,7 @@ groups:
         - name: track
           target:
             tolerance: 0.1
-`, loopTenant, clouds.String(), loopGroup, loopPort, ctl, loopCPUms, target)
+`, loopTenant, clouds.String(), loopGroup, loopPort, ctl, loopCPUms, loopPerInstance)
 }
 
 // loopPoll is one observation of the group's instances.
@@ -347,7 +347,8 @@ func stepReaction(t *testing.T, ctx context.Context, target string,
 }
 
 // TestLabClosedLoop is the service end to end: three clouds in the lab,
-// a group scaled by the leader from live instance metrics, load through
+// a group scaled by the leader on the request rate its load balancers
+// count (target tracking, 10 req/s per instance), load through
 // the tenant's public IP from the client namespace. First a load step
 // (reaction time: step → first new instance serving traffic), then one
 // compressed NASA day from its night trough over its afternoon peak into

@@ -12,7 +12,6 @@ import (
 	mobyclient "github.com/moby/moby/client"
 
 	"aas/cluster/client"
-	"aas/e2e/clusterproc"
 	"aas/fsm"
 	"aas/internal/testenv"
 	"aas/nodes/driver/docker"
@@ -23,8 +22,8 @@ import (
 const reactionSubnet = "198.19.86.0/24"
 
 // reactionTenant is a one-group tenant scaled like the lab's closed loop
-// (CPU target tracking, one instance serves loopPerInstance req/s at the
-// target) whose template runs the workload with the given driver.
+// (target tracking on the request rate the load balancer counts,
+// loopPerInstance req/s per instance) whose template runs the workload with the given driver.
 func reactionTenant(name, driverTemplate string) string {
 	return fmt.Sprintf(`name: %s
 networks:
@@ -43,7 +42,7 @@ groups:
     scaling:
       min: 1
       max: 4
-      metric: cpu
+      metric: rps
       target: %g
       metric_period: 6s
       cooldown_out: 6s
@@ -52,7 +51,7 @@ groups:
         - name: track
           target:
             tolerance: 0.1
-`, name, reactionSubnet, driverTemplate, loopPerInstance*loopCPUms/1000)
+`, name, reactionSubnet, driverTemplate, loopPerInstance)
 }
 
 // TestReactionTimePerDriver measures, for each instance driver that can
@@ -115,44 +114,8 @@ func TestReactionTimePerDriver(t *testing.T) {
 			if err := os.MkdirAll(labDir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			lab := &clusterproc.Lab{Bin: bin, Dir: labDir,
-				ServerArgs: []string{"-raft-profile", "fast", "-stats-interval", "2s", "-lb", "proxy"}}
-			srv, err := lab.NewServer("s1", 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			hv, err := lab.NewHypervisor("hv-"+drv, "cloud-s1", srv.Gossip)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, a := range hv.Args {
-				if a == "-driver" {
-					hv.Args[i+1] = drv
-				}
-			}
-			t.Cleanup(func() {
-				_ = hv.Kill()
-				_ = srv.Kill()
-				if t.Failed() {
-					t.Logf("--- controller log:\n%s", tail(srv.Log(), 6000))
-					t.Logf("--- hypervisor log:\n%s", tail(hv.Log(), 6000))
-				}
-			})
-			if err := srv.Start(); err != nil {
-				t.Fatal(err)
-			}
-			if err := hv.Start(); err != nil {
-				t.Fatal(err)
-			}
+			srv, _ := startPair(t, bin, labDir, drv, "-raft-profile", "fast", "-stats-interval", "2s", "-lb", "proxy")
 			cl := srv.Client()
-			poll(t, 20*time.Second, "controller ready", func() bool {
-				ok, _, err := cl.Ready(ctx)
-				return err == nil && ok
-			})
-			poll(t, 20*time.Second, "hypervisor alive", func() bool {
-				hs, err := cl.Hypervisors(ctx)
-				return err == nil && len(hs) == 1 && hs[0].Liveness == string(fsm.LivenessAlive)
-			})
 			tf := filepath.Join(t.TempDir(), "tenant.yml")
 			yml := reactionTenant(name, tmpl)
 			if err := os.WriteFile(tf, []byte(yml), 0o644); err != nil {

@@ -122,6 +122,21 @@ func pushBounded[T any](s []T, v T, max int) []T {
 	return trimFront(s, max)
 }
 
+// insertBounded inserts v at index i of s and keeps the newest max
+// elements. At the end it is pushBounded; anywhere else it copies into a
+// new backing array (with some room to append into), because a snapshot
+// may share the old one and must never see an element change under it.
+func insertBounded[T any](s []T, i int, v T, max int) []T {
+	if i >= len(s) {
+		return pushBounded(s, v, max)
+	}
+	out := make([]T, 0, len(s)+1+len(s)/4)
+	out = append(out, s[:i]...)
+	out = append(out, v)
+	out = append(out, s[i:]...)
+	return trimFront(out, max)
+}
+
 // trimFront keeps the newest max elements (reslicing only; see pushBounded).
 func trimFront[T any](s []T, max int) []T {
 	if over := len(s) - max; over > 0 {

@@ -16,9 +16,12 @@ type InstanceLoad struct {
 // evaluation to its bounded history, and, when the tenant's LogSamples is
 // on, each listed instance's load to that instance's bounded samples
 // (instances the FSM no longer knows are skipped: they may have been
-// reaped since the measurement). Points must be in time order. The
-// tenant's Retention drops points and samples older than Point.Time −
-// Retention.
+// reaped since the measurement). Points must be in time order per cloud
+// (Point.Cloud; "" is one cloud of its own): a point not after the last
+// point of the same cloud is rejected, while points of different clouds may
+// arrive in any order and are inserted so that the history stays sorted by
+// time. The tenant's Retention drops points and samples older than the
+// newest point's time − Retention.
 type RecordMetrics struct {
 	Tenant    string         `json:"tenant"`
 	Group     string         `json:"group"`
@@ -66,10 +69,22 @@ func applyRecordMetrics(s *State, _ uint64, c *RecordMetrics) (any, error) {
 		(p.Forecast != nil && (*p.Forecast < 0 || !finite(*p.Forecast))) {
 		return nil, invalid("group %s: metric point values must be finite and >= 0", k)
 	}
+	if p.Cloud != "" {
+		if err := checkName("group "+k+": metric point cloud", p.Cloud); err != nil {
+			return nil, err
+		}
+	}
 	hist := s.Metrics[k]
-	if n := len(hist); n > 0 && !p.Time.After(hist[n-1].Time) {
-		return nil, invalid("group %s: metric point at %s is not after the last one at %s",
-			k, p.Time.UTC().Format(time.RFC3339Nano), hist[n-1].Time.Format(time.RFC3339Nano))
+	// The same cloud's last point: clouds interleave, so search from the end.
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].Cloud != p.Cloud {
+			continue
+		}
+		if !p.Time.After(hist[i].Time) {
+			return nil, invalid("group %s: metric point of cloud %q at %s is not after its last one at %s",
+				k, p.Cloud, p.Time.UTC().Format(time.RFC3339Nano), hist[i].Time.Format(time.RFC3339Nano))
+		}
+		break
 	}
 	for i, l := range c.Instances {
 		if l.CPU < 0 || l.RPS < 0 || !finite(l.CPU, l.RPS) {
@@ -82,11 +97,20 @@ func applyRecordMetrics(s *State, _ uint64, c *RecordMetrics) (any, error) {
 		p.Forecast = &f
 	}
 	t := s.Tenants[c.Tenant]
+	newest := p.Time
+	if n := len(hist); n > 0 && hist[n-1].Time.After(newest) {
+		newest = hist[n-1].Time
+	}
 	var cutoff time.Time
 	if t != nil && t.Settings.Retention > 0 {
-		cutoff = p.Time.Add(-t.Settings.Retention)
+		cutoff = newest.Add(-t.Settings.Retention)
 	}
-	hist = pushBounded(hist, p, s.Settings.MetricHistoryCap)
+	// Insert after every point not later than p (usually: append).
+	pos := len(hist)
+	for pos > 0 && hist[pos-1].Time.After(p.Time) {
+		pos--
+	}
+	hist = insertBounded(hist, pos, p, s.Settings.MetricHistoryCap)
 	s.Metrics[k] = dropBefore(hist, cutoff, func(m MetricPoint) time.Time { return m.Time })
 	if t == nil || !t.Settings.LogSamples {
 		return nil, nil

@@ -96,3 +96,117 @@ func TestActivityLogBoundedAndOrdered(t *testing.T) {
 	h.fail(SetSettingsType, SetSettings{Settings: Settings{ActivityCap: -1}}, ErrBadCommand)
 	h.fail(SetSettingsType, SetSettings{Settings: Settings{MetricHistoryCap: MaxCap + 1}}, ErrBadCommand)
 }
+
+// Points are ordered per cloud: two sites writing at about the same time
+// both land, in time order, whatever order their commands commit in.
+func TestRecordMetricsPerCloud(t *testing.T) {
+	ms := func(sec int, milli int) time.Time { return at(sec).Add(time.Duration(milli) * time.Millisecond) }
+	type pt struct {
+		cloud string
+		time  time.Time
+	}
+	for _, tc := range []struct {
+		name    string
+		cap     int
+		in      []pt  // applied in this order
+		reject  []int // indexes of in that must be rejected
+		want    []pt  // the history afterwards
+		comment string
+	}{
+		{name: "two clouds out of order",
+			in:   []pt{{"c1", at(10)}, {"c2", ms(9, 990)}, {"c2", at(25)}, {"c1", ms(24, 500)}, {"c1", at(40)}},
+			want: []pt{{"c2", ms(9, 990)}, {"c1", at(10)}, {"c1", ms(24, 500)}, {"c2", at(25)}, {"c1", at(40)}}},
+		{name: "same time in two clouds",
+			in:   []pt{{"c1", at(10)}, {"c2", at(10)}, {"", at(10)}},
+			want: []pt{{"c1", at(10)}, {"c2", at(10)}, {"", at(10)}}},
+		{name: "not after the same cloud's last point",
+			in:     []pt{{"c1", at(10)}, {"c2", at(20)}, {"c1", at(10)}, {"c1", at(5)}, {"c2", at(19)}, {"c1", at(15)}},
+			reject: []int{2, 3, 4},
+			want:   []pt{{"c1", at(10)}, {"c1", at(15)}, {"c2", at(20)}}},
+		{name: "no cloud is one cloud of its own",
+			in:     []pt{{"", at(10)}, {"", at(10)}, {"c1", at(5)}},
+			reject: []int{1},
+			want:   []pt{{"c1", at(5)}, {"", at(10)}}},
+		{name: "cap keeps the newest by time",
+			cap:  3,
+			in:   []pt{{"c1", at(10)}, {"c1", at(20)}, {"c1", at(30)}, {"c2", at(15)}, {"c3", at(5)}},
+			want: []pt{{"c2", at(15)}, {"c1", at(20)}, {"c1", at(30)}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := seeded(t)
+			if tc.cap > 0 {
+				h.ok(SetSettingsType, SetSettings{Settings: Settings{MetricHistoryCap: tc.cap}})
+			}
+			rej := map[int]bool{}
+			for _, i := range tc.reject {
+				rej[i] = true
+			}
+			for i, p := range tc.in {
+				cmd := RecordMetrics{Tenant: "acme", Group: "web", Point: MetricPoint{Time: p.time, Cloud: p.cloud, Instances: i + 1}}
+				if rej[i] {
+					h.fail(RecordMetricsType, cmd, ErrBadCommand)
+				} else {
+					h.ok(RecordMetricsType, cmd)
+				}
+			}
+			got := h.state().MetricHistory("acme", "web")
+			if len(got) != len(tc.want) {
+				t.Fatalf("history %+v, want %+v", got, tc.want)
+			}
+			for i, w := range tc.want {
+				if got[i].Cloud != w.cloud || !got[i].Time.Equal(w.time) {
+					t.Fatalf("history[%d] = %s@%s, want %s@%s (all: %+v)", i, got[i].Cloud, got[i].Time, w.cloud, w.time, got)
+				}
+			}
+		})
+	}
+}
+
+func TestRecordMetricsCloudValidatedAndRetention(t *testing.T) {
+	h := seeded(t)
+	h.fail(RecordMetricsType, RecordMetrics{Tenant: "acme", Group: "web", Point: MetricPoint{Time: at(1), Cloud: "bad/cloud"}}, ErrBadCommand)
+
+	cmd := acmeTenant()
+	cmd.Tenant.Settings = TenantSettings{Retention: 10 * time.Second}
+	h.ok(ApplyTenantType, cmd)
+	h.ok(RecordMetricsType, RecordMetrics{Tenant: "acme", Group: "web", Point: MetricPoint{Time: at(30), Cloud: "c1"}})
+	// An older point of another cloud inside the retention of the newest
+	// point is kept; one older than that goes at once.
+	h.ok(RecordMetricsType, RecordMetrics{Tenant: "acme", Group: "web", Point: MetricPoint{Time: at(25), Cloud: "c2"}})
+	h.ok(RecordMetricsType, RecordMetrics{Tenant: "acme", Group: "web", Point: MetricPoint{Time: at(5), Cloud: "c3"}})
+	hist := h.state().MetricHistory("acme", "web")
+	if len(hist) != 2 || hist[0].Cloud != "c2" || hist[1].Cloud != "c1" {
+		t.Fatalf("history %+v, want c2@25 and c1@30", hist)
+	}
+}
+
+// An insertion before the end must not write into a backing array a
+// snapshot view may share (fsm/DESIGN.md, Snapshots).
+func TestRecordMetricsInsertKeepsSharedArray(t *testing.T) {
+	h := seeded(t)
+	h.ok(SetSettingsType, SetSettings{Settings: Settings{MetricHistoryCap: 100}})
+	for i := 0; i < 4; i++ {
+		h.ok(RecordMetricsType, RecordMetrics{Tenant: "acme", Group: "web", Point: MetricPoint{Time: at(10 * i), Cloud: "c1", AvgCPU: float64(i)}})
+	}
+	var shared []MetricPoint
+	h.f.Read(func(s *State) { shared = s.Metrics[GroupKey("acme", "web")] }) // what a snapshot view holds
+	before := append([]MetricPoint(nil), shared...)
+	if cap(shared) == len(shared) {
+		// Make sure an in-place insert would have had room to happen.
+		h.ok(RecordMetricsType, RecordMetrics{Tenant: "acme", Group: "web", Point: MetricPoint{Time: at(40), Cloud: "c1"}})
+		h.f.Read(func(s *State) { shared = s.Metrics[GroupKey("acme", "web")] })
+		before = append([]MetricPoint(nil), shared...)
+	}
+	if cap(shared) == len(shared) {
+		t.Fatalf("no spare capacity (len %d cap %d): the test cannot tell", len(shared), cap(shared))
+	}
+	h.ok(RecordMetricsType, RecordMetrics{Tenant: "acme", Group: "web", Point: MetricPoint{Time: at(15), Cloud: "c2", AvgCPU: 9}})
+	for i := range before {
+		if shared[i] != before[i] {
+			t.Fatalf("shared element %d changed: %+v, was %+v", i, shared[i], before[i])
+		}
+	}
+	if got := h.state().MetricHistory("acme", "web"); len(got) != len(before)+1 || got[2].Cloud != "c2" {
+		t.Fatalf("history %+v", got)
+	}
+}

@@ -140,8 +140,14 @@ func (g *gen) command() (MessageType, any) {
 		now := g.now()
 		return ReapInstancesType, ReapInstances{Before: now.Add(-time.Duration(g.r.Intn(30)) * time.Second), Time: now}
 	case 15:
+		// Several clouds' sites write with their own clocks: a point may
+		// be older than another cloud's last one (or its own: rejected).
+		// (Derived from the clock, not drawn: the other commands' random
+		// sequence stays as it was.)
+		now := g.now()
 		c := RecordMetrics{Tenant: g.pick(tenants...), Group: g.pick("g1", "g2"),
-			Point: MetricPoint{Time: g.now(), AvgCPU: g.r.Float64(), RPS: g.r.Float64() * 100, Instances: g.r.Intn(5)}}
+			Point: MetricPoint{Time: now.Add(-time.Duration(g.sec*7919%8000) * time.Millisecond), AvgCPU: g.r.Float64(),
+				RPS: g.r.Float64() * 100, Instances: g.r.Intn(5), Cloud: []string{"", "c1", "c2"}[g.sec%3], RPSMeasured: g.sec%2 == 0}}
 		for i := 0; i < g.r.Intn(4); i++ {
 			c.Instances = append(c.Instances, InstanceLoad{ID: inst(), CPU: g.r.Float64()})
 		}
@@ -330,6 +336,16 @@ func checkInvariants(t testing.TB, i int, s *State) {
 	for k, m := range s.Metrics {
 		if len(m) > s.Settings.MetricHistoryCap {
 			t.Fatalf("entry %d: metrics %s %d > cap", i, k, len(m))
+		}
+		last := map[string]time.Time{}
+		for j, p := range m {
+			if j > 0 && p.Time.Before(m[j-1].Time) {
+				t.Fatalf("entry %d: metrics %s not sorted by time at %d", i, k, j)
+			}
+			if l, ok := last[p.Cloud]; ok && !p.Time.After(l) {
+				t.Fatalf("entry %d: metrics %s: cloud %q not increasing at %d", i, k, p.Cloud, j)
+			}
+			last[p.Cloud] = p.Time
 		}
 	}
 	for k, e := range s.Evaluations {

@@ -208,18 +208,25 @@ type ActivityEntry struct {
 	Reason string             `json:"reason,omitempty"`
 }
 
-// MetricPoint is one aggregated observation of a group per scaler
-// evaluation.
+// MetricPoint is one aggregated observation of a group: one cloud's view
+// (its site reconciler's stats pass) when Cloud is set, else the whole
+// group (points written before clouds were recorded).
 type MetricPoint struct {
 	Time      time.Time `json:"time"`
 	AvgCPU    float64   `json:"avg_cpu"`
 	RPS       float64   `json:"rps"`
 	Instances int       `json:"instances"`
 	Forecast  *float64  `json:"forecast,omitempty"`
-	// RPSMeasured says RPS was measured (the group's total request rate
-	// from the load balancers); a point without it carries no request
-	// rate, and a scaler reading rps treats it as missing, not as zero.
+	// RPSMeasured says RPS was measured (the request rate the load
+	// balancers sent to the point's instances); a point without it carries
+	// no request rate, and a scaler reading rps treats it as missing, not
+	// as zero.
 	RPSMeasured bool `json:"rps_measured,omitempty"`
+	// Cloud is the cloud whose instances the point covers ("": the whole
+	// group, or a single-cloud writer). Points are ordered per cloud; a
+	// group's history interleaves its clouds' points in time order, and
+	// readers merge them into group totals (cluster/autoscale).
+	Cloud string `json:"cloud,omitempty"`
 }
 
 // LoadSample is one load measurement of one instance.

@@ -286,7 +286,10 @@ type snapshot struct {
 	cloudLive map[string]int // all live instances per cloud
 }
 
-func (s *Service) read(key string, since time.Time) (*snapshot, bool) {
+// read copies the group's state; evaluations from since on, metric points
+// from metricsSince on (earlier: the clouds' latest points before the
+// window, which the merge of their points needs).
+func (s *Service) read(key string, since, metricsSince time.Time) (*snapshot, bool) {
 	var snap *snapshot
 	s.cl.FSM().Read(func(st *fsm.State) {
 		g := st.Groups[key]
@@ -308,7 +311,7 @@ func (s *Service) read(key string, since time.Time) (*snapshot, bool) {
 			snap.cloudLive[name] = st.CloudLiveCount(name)
 		}
 		hist := st.Metrics[key]
-		i := sort.Search(len(hist), func(i int) bool { return !hist[i].Time.Before(since) })
+		i := sort.Search(len(hist), func(i int) bool { return !hist[i].Time.Before(metricsSince) })
 		snap.metrics = append([]fsm.MetricPoint(nil), hist[i:]...)
 		ev := st.Evaluations[key]
 		j := sort.Search(len(ev), func(i int) bool { return !ev[i].Time.Before(since) })
@@ -359,7 +362,7 @@ func (s *Service) Evaluate(ctx context.Context, key string, now time.Time, pool 
 	spec := e.spec.Clone()
 	iv := interval(&spec)
 	look := lookback(&spec, iv, s.opts.FitWindow)
-	snap, ok := s.read(key, now.Add(-look))
+	snap, ok := s.read(key, now.Add(-look), now.Add(-look-time.Duration(staleGaps*float64(iv))))
 	if !ok {
 		return res, nil // deleted meanwhile
 	}
@@ -373,7 +376,7 @@ func (s *Service) Evaluate(ctx context.Context, key string, now time.Time, pool 
 	in := scaler.Input{
 		Group:     spec,
 		Instances: instances(snap.instances),
-		Metrics:   samples(snap.metrics, spec.Metric, now.Add(-metricWindow(&spec, iv))),
+		Metrics:   samples(snap.metrics, spec.Metric, now.Add(-metricWindow(&spec, iv)), iv),
 		Clouds:    clouds(snap),
 		Cooldown:  scaler.CooldownState{LastScaleOut: g.Cooldown.LastScaleOut, LastScaleIn: g.Cooldown.LastScaleIn},
 		History:   history(snap.evals, &spec, now),
@@ -538,12 +541,15 @@ func instances(in []fsm.Instance) []scaler.Instance {
 }
 
 // samples turns metric points into group-aggregate samples of the group's
-// metric. A point that does not carry the metric is left out, so the
-// scaler sees the metric as missing (and never scales in on it) instead of
-// a zero: cpu reads AvgCPU over Instances; rps reads the group's total
-// RPS divided by Instances, from points with RPSMeasured only; memory and
-// custom metrics have no point field yet and are always missing.
-func samples(points []fsm.MetricPoint, m scaler.Metric, since time.Time) []scaler.Sample {
+// metric: the clouds' points are merged first (mergeClouds, with the metric
+// period as the fallback gap), so every sample is the whole group. A point
+// that does not carry the metric is left out, so the scaler sees the
+// metric as missing (and never scales in on it) instead of a zero: cpu
+// reads AvgCPU over Instances; rps reads the group's total RPS divided by
+// Instances, from points with RPSMeasured only; memory and custom metrics
+// have no point field yet and are always missing.
+func samples(points []fsm.MetricPoint, m scaler.Metric, since time.Time, period time.Duration) []scaler.Sample {
+	points = mergeClouds(points, period)
 	out := make([]scaler.Sample, 0, len(points))
 	for _, p := range points {
 		if p.Time.Before(since) || p.Instances <= 0 {

@@ -85,10 +85,10 @@ func BenchmarkEvaluate(b *testing.B) {
 		var ins []scaler.Input
 		for i := range groups {
 			key := fsm.GroupKey(fmt.Sprintf("t%d", i), "web")
-			snap, _ := svc.read(key, now.Add(-10*time.Minute))
+			snap, _ := svc.read(key, now.Add(-10*time.Minute), now.Add(-10*time.Minute))
 			spec := svc.spec(string(snap.group.Policy)).spec
 			ins = append(ins, scaler.Input{Group: spec, Instances: instances(snap.instances),
-				Metrics: samples(snap.metrics, spec.Metric, now.Add(-time.Minute)), Interval: 30 * time.Second, Now: now})
+				Metrics: samples(snap.metrics, spec.Metric, now.Add(-time.Minute), 30*time.Second), Interval: 30 * time.Second, Now: now})
 		}
 		b.ResetTimer()
 		for range b.N {

@@ -205,11 +205,13 @@ func anchored(fit *fitted, series []float64, end time.Time, iv time.Duration) *s
 // ending at now). Intervals without a point repeat the previous value;
 // leading empty intervals are dropped. Total load is AvgCPU × Instances
 // (instance units) for cpu and RPS for rps, averaged over the points of
-// the interval.
+// the interval, after the clouds' points are merged into group totals
+// (mergeClouds).
 func loadSeries(points []fsm.MetricPoint, m scaler.Metric, iv time.Duration, now time.Time, window int) ([]float64, time.Time) {
 	if iv <= 0 || window <= 0 {
 		return nil, now
 	}
+	points = mergeClouds(points, iv)
 	sums := make([]float64, window)
 	cnt := make([]int, window)
 	for _, p := range points {

@@ -100,7 +100,7 @@ func TestSamples(t *testing.T) {
 		{scaler.MetricRPS, t0, []scaler.Sample{{At: t0, Value: 50, Instances: 2}, {At: t0.Add(time.Second), Value: 100, Instances: 3}}},
 		{scaler.MetricMemory, t0, nil}, // not measured: missing, never zero
 	} {
-		got := samples(pts, tc.metric, tc.since)
+		got := samples(pts, tc.metric, tc.since, time.Minute)
 		if len(got) != len(tc.want) {
 			t.Fatalf("%s: %+v, want %+v", tc.metric, got, tc.want)
 		}

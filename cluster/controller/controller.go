@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -51,6 +52,9 @@ type Options struct {
 	// Uplink is the interface that holds tenants' public IPs on the leader
 	// (iptables mode; empty: no master LB).
 	Uplink string
+	// DataDir is the agent's data directory: the master LB remembers the
+	// public IPs it holds there (released first thing after a crash).
+	DataDir string
 	// NodeHTTPClient talks to hypervisor agents (mutual TLS when set up).
 	NodeHTTPClient *http.Client
 	// Site tunes the site reconciler (Cluster, Cloud, Logger are filled in).
@@ -102,11 +106,7 @@ func Start(srv *cluster.Server, o Options) (*Controller, error) {
 	if o.NodeHTTPClient != nil {
 		sc.HTTPClient = o.NodeHTTPClient
 	}
-	rec, err := site.New(sc)
-	if err != nil {
-		return fail(err)
-	}
-	c.goRun("site", func() error { return rec.Run(ctx) })
+	// (started below, once the load balancer that counts its requests is)
 
 	// Leader-only: converge desired counts into instances, and autoscale.
 	cc := o.Converge
@@ -138,7 +138,7 @@ func Start(srv *cluster.Server, o Options) (*Controller, error) {
 			return fail(err)
 		}
 		ts, err := lbsync.NewIPTablesSync(lbsync.IPTablesConfig{Source: srv, IPT: ipt, Cloud: o.Cloud,
-			LBAddr: addr, BasePort: o.LBBasePort, Publish: srv, Logger: o.Logger})
+			LBAddr: addr, BasePort: o.LBBasePort, Publish: srv, CaughtUp: srv.CaughtUp, Logger: o.Logger})
 		if err != nil {
 			return fail(err)
 		}
@@ -150,7 +150,8 @@ func Start(srv *cluster.Server, o Options) (*Controller, error) {
 				return fail(err)
 			}
 			c.links = links
-			m, err := lbsync.NewMasterLB(lbsync.MasterConfig{Leader: srv, Tables: ts, Links: links, Uplink: o.Uplink, Logger: o.Logger})
+			m, err := lbsync.NewMasterLB(lbsync.MasterConfig{Leader: srv, Tables: ts, Links: links, Uplink: o.Uplink, Logger: o.Logger,
+				ProbeClouds: true, Standby: true, HeldFile: heldFile(o.DataDir)})
 			if err != nil {
 				return fail(err)
 			}
@@ -161,6 +162,22 @@ func Start(srv *cluster.Server, o Options) (*Controller, error) {
 	default:
 		return fail(fmt.Errorf("%w: lb mode %q (want proxy, iptables or none)", ErrConfig, o.LB))
 	}
+
+	// The site's metric points carry the request rate this cloud's load
+	// balancer sends each instance.
+	if sc.Requests == nil {
+		switch {
+		case c.proxy != nil:
+			sc.Requests = c.proxy
+		case c.ipt != nil:
+			sc.Requests = c.ipt
+		}
+	}
+	rec, err := site.New(sc)
+	if err != nil {
+		return fail(err)
+	}
+	c.goRun("site", func() error { return rec.Run(ctx) })
 
 	if !o.NoUI {
 		if err := ui.Register(srv); err != nil {
@@ -196,4 +213,13 @@ func (c *Controller) Stop() {
 	if c.links != nil {
 		c.links.Close()
 	}
+}
+
+// heldFile is where the master LB remembers its public IPs ("" without a
+// data dir).
+func heldFile(dataDir string) string {
+	if dataDir == "" {
+		return ""
+	}
+	return filepath.Join(dataDir, "master-vips.json")
 }

@@ -48,6 +48,14 @@ type IPTablesConfig struct {
 	// differs, so the master LB on whichever controller leads finds this
 	// cloud's load balancer. *cluster.Server implements it.
 	Publish   Applier
+	// CaughtUp, when set, gates the first pass: until it reports true the
+	// rules are left as they are. A restarted controller's FSM holds its
+	// last snapshot until the leader tells it the commit index; a pass
+	// from that stale view would withdraw services created since (seen
+	// in the lab: refused connections for the master's share of a cloud
+	// whose controller was restarting), while the rules the previous
+	// process left keep forwarding correctly. *cluster.Server's CaughtUp.
+	CaughtUp func() bool
 	LBOptions []netcfg.LBOption
 	Logger    hclog.Logger
 }
@@ -75,6 +83,7 @@ type IPTablesSync struct {
 	master     []netcfg.Service
 	last       []netcfg.Service
 	tenants    map[string]bool // tenants programmed by the last successful Sync
+	counters   iptCounters     // per-instance request totals (counters.go)
 }
 
 // NewIPTablesSync validates cfg and registers for FSM change notifications.
@@ -117,7 +126,14 @@ func NewIPTablesSync(cfg IPTablesConfig) (*IPTablesSync, error) {
 // Run synchronises until ctx ends. The rules stay in place when it returns
 // (a restarting controller keeps serving; Teardown removes them).
 func (s *IPTablesSync) Run(ctx context.Context) error {
+	caughtUp := s.cfg.CaughtUp == nil
 	loop(ctx, s.wake, s.cfg.Resync, func() {
+		if !caughtUp {
+			if caughtUp = s.cfg.CaughtUp(); !caughtUp {
+				return // the waker and the resync ticker bring the next try
+			}
+			s.log.Info("state caught up with the cluster; programming the load balancer")
+		}
 		if err := s.Sync(); err != nil {
 			s.log.Warn("load balancer sync failed; retrying", "error", err)
 		}
@@ -144,8 +160,12 @@ func (s *IPTablesSync) Sync() error {
 	desired := cloudServices(gs, s.cfg.Cloud, s.cfg.LBAddr, ports, !s.cfg.NoMasquerade)
 	s.mu.Lock()
 	desired = append(desired, s.master...)
+	last := s.last
 	s.mu.Unlock()
 	desired = validServices(desired, s.log)
+	if last == nil || !sameServices(desired, last) {
+		s.sampleCounters() // before a swap resets a chain's counters
+	}
 
 	live := map[string]bool{}
 	for _, g := range gs {
@@ -354,7 +374,7 @@ const MasterGroupSuffix = ".pub"
 // masterServices is the master LB's desired state: for each group of a
 // tenant with a public IP, a service at publicIP:port (the template's port,
 // DefaultServicePort without one) whose backends are the clouds, each
-// weighted by its running (non-draining) instances there: the cloud LB's
+// weighted by its active targets there (exactly what its LB uses): the cloud LB's
 // address and the group's port for other clouds; the instances themselves
 // for ownCloud (a second DNAT on the same host would not happen: the nat
 // table sees a connection's first packet once). Clouds without running
@@ -366,15 +386,24 @@ func masterServices(gs []groupView, ownCloud string, cloudAddr CloudAddrFunc, po
 		if err != nil || !vip.Is4() {
 			continue
 		}
+		// A cloud's weight is exactly its LB's active targets
+		// (instanceBackends not draining), so weights and per-cloud sets agree.
 		running := map[string]int{}
 		for _, b := range g.Backends {
-			if !b.Draining {
-				running[b.Cloud]++
+			if _, done := running[b.Cloud]; !done {
+				running[b.Cloud] = 0
+				for _, ib := range instanceBackends(g, b.Cloud) {
+					if !ib.Draining {
+						running[b.Cloud]++
+					}
+				}
 			}
 		}
 		clouds := make([]string, 0, len(running))
-		for c := range running {
-			clouds = append(clouds, c)
+		for c, n := range running {
+			if n > 0 {
+				clouds = append(clouds, c)
+			}
 		}
 		sort.Strings(clouds)
 		var bs []netcfg.Backend

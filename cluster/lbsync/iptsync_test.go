@@ -405,3 +405,40 @@ func TestMasterLBAcrossClouds(t *testing.T) {
 	})
 	t.Logf("60 requests to the public IP: %v (expected shares 1/3 each)", got)
 }
+
+// TestIPTablesSyncWaitsUntilCaughtUp: until CaughtUp reports true a
+// (restarted) controller leaves the nat table as it finds it — the rules
+// its previous process left keep forwarding — and programs it on the first
+// pass after.
+func TestIPTablesSyncWaitsUntilCaughtUp(t *testing.T) {
+	lab := newLab(t)
+	srv := startServer(t)
+	setupTenant(t, srv, "t1", "", "c1")
+	addRunning(t, srv, "t1", "web", "c1", map[string]string{"i-0": lab.backends[0]})
+	var caughtUp atomic.Bool
+	var asked atomic.Int32
+	ipts, err := lbsync.NewIPTablesSync(lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1",
+		LBAddr: netip.MustParseAddr(lbAddr), Resync: 100 * time.Millisecond, Logger: testLogger(t),
+		CaughtUp: func() bool { asked.Add(1); return caughtUp.Load() }})
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = ipts.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	waitFor(t, 10*time.Second, "three gated passes", func() (bool, string) {
+		return asked.Load() >= 3, fmt.Sprint(asked.Load())
+	})
+	if rules := lab.natRules(t); strings.Contains(rules, "aas:t1/") || len(ipts.Services()) != 0 {
+		t.Fatalf("programmed before caught up: services %v, rules:\n%s", ipts.Services(), rules)
+	}
+	caughtUp.Store(true)
+	svc, _ := ipts.ServiceAddr("t1/web")
+	waitFor(t, 10*time.Second, "the backend answers once caught up", func() (bool, string) {
+		got, err := lab.count(t, "http://"+svc.String()+"/", 3)
+		if err != nil {
+			return false, err.Error()
+		}
+		return got["be0"] == 3, fmt.Sprint(got)
+	})
+}

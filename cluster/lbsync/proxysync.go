@@ -56,7 +56,8 @@ type ProxySync struct {
 	mu      sync.Mutex
 	groups  map[string]*groupProxy
 	rates   map[string]float64
-	stopped bool // Run has returned: Sync starts nothing any more
+	counted map[string]instCount // instance ID → counted backend (counters.go)
+	stopped bool                 // Run has returned: Sync starts nothing any more
 
 	closing sync.WaitGroup // graceful shutdowns of deleted groups' proxies
 }
@@ -141,6 +142,7 @@ func (s *ProxySync) Run(ctx context.Context) error {
 	left := s.groups
 	s.groups = map[string]*groupProxy{}
 	s.rates = map[string]float64{}
+	s.counted = nil
 	s.mu.Unlock()
 	for _, g := range left {
 		s.shutdown(g)
@@ -165,10 +167,12 @@ func (s *ProxySync) syncOnce(now time.Time) {
 		return
 	}
 	seen := make(map[string]bool, len(gs))
+	counted := map[string]bool{}
 	for _, g := range gs {
 		seen[g.Key] = true
 		bs := s.proxyBackends(g)
 		gp, ok := s.groups[g.Key]
+		var before map[string]uint64 // the proxy's totals before this pass's change
 		if !ok {
 			addr := s.listenAddr(g.Key, ports)
 			if addr == "" {
@@ -184,7 +188,7 @@ func (s *ProxySync) syncOnce(now time.Time) {
 			gp = &groupProxy{tenant: g.Tenant, group: g.Name, p: p, addr: p.Addr().String(), lastAt: now}
 			s.groups[g.Key] = gp
 			s.log.Info("group proxy started", "group", g.Key, "listen", gp.addr, "backends", len(bs))
-		} else if !sameBackends(gp.backends, bs) {
+		} else if before = gp.p.Stats().Total; !sameBackends(gp.backends, bs) {
 			if err := gp.p.SetBackends(bs); err != nil { // cannot happen: proxyBackends filters
 				s.log.Error("set backends", "group", g.Key, "error", err)
 				continue
@@ -194,7 +198,9 @@ func (s *ProxySync) syncOnce(now time.Time) {
 		gp.backends = bs
 		gp.drain = g.DrainPeriod
 		s.updateRate(g.Key, gp, now)
+		s.countInstances(g, bs, before, counted)
 	}
+	s.dropUncounted(counted)
 	for key, gp := range s.groups {
 		if !seen[key] {
 			delete(s.groups, key)

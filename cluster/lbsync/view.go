@@ -54,6 +54,9 @@ type backend struct {
 	Cloud    string
 	Addr     string // host:port
 	Draining bool
+	// Unproven: running and active although its health is not known yet,
+	// because its cloud has no healthy instance of the group (lbBackends).
+	Unproven bool
 }
 
 // groupView is what the load balancers need of one group, read from the FSM
@@ -68,9 +71,8 @@ type groupView struct {
 	Backends     []backend // sorted by ID
 }
 
-// readGroups reads every group with its load-balanced instances: running
-// ones (draining when unhealthy) and draining ones; instances in any other
-// state or without an address are no target.
+// readGroups reads every group with its load-balanced instances
+// (lbBackends).
 func readGroups(f *fsm.FSM) []groupView {
 	var out []groupView
 	f.Read(func(s *fsm.State) {
@@ -80,22 +82,61 @@ func readGroups(f *fsm.FSM) []groupView {
 			if t, ok := s.Tenant(g.Tenant); ok {
 				v.PublicIP = t.PublicIP
 			}
-			for _, in := range s.LiveGroupInstances(g.Tenant, g.Name) {
-				if in.Address == "" {
-					continue
-				}
-				switch in.State {
-				case fsm.StateRunning:
-					v.Backends = append(v.Backends, backend{ID: in.ID, Cloud: in.Cloud, Addr: in.Address,
-						Draining: in.Health == fsm.HealthUnhealthy})
-				case fsm.StateDraining:
-					v.Backends = append(v.Backends, backend{ID: in.ID, Cloud: in.Cloud, Addr: in.Address, Draining: true})
-				}
-			}
-			sort.Slice(v.Backends, func(i, j int) bool { return v.Backends[i].ID < v.Backends[j].ID })
+			v.Backends = lbBackends(s.LiveGroupInstances(g.Tenant, g.Name))
 			out = append(out, v)
 		}
 	})
+	return out
+}
+
+// lbBackends picks a group's load-balancer targets from its live
+// instances, sorted by ID:
+//
+//   - running with an address: active when healthy; draining when
+//     unhealthy; and when its health is not known yet (its first check has
+//     not passed: it may not listen yet) it is no target while its cloud
+//     has a healthy running instance of the group, and active otherwise
+//     (a cloud whose instances all just started, or a group without health
+//     checks, keeps serving them: never a black hole);
+//   - draining with an address: draining;
+//   - any other state, or no address: no target.
+//
+// The gating is per cloud because each cloud's LB balances only its own
+// instances, and the master LB weighs a cloud by exactly the active
+// targets listed here (masterServices), so both agree. Such instances are
+// marked Unproven: the master sends a cloud that has only unproven ones
+// nothing while another cloud has a healthy one (provenClouds).
+func lbBackends(live []fsm.Instance) []backend {
+	proven := map[string]bool{} // cloud → has a healthy running instance
+	for _, in := range live {
+		if in.State == fsm.StateRunning && in.Address != "" && in.Health == fsm.HealthHealthy {
+			proven[in.Cloud] = true
+		}
+	}
+	var out []backend
+	for _, in := range live {
+		if in.Address == "" {
+			continue
+		}
+		switch in.State {
+		case fsm.StateRunning:
+			unproven := false
+			switch in.Health {
+			case fsm.HealthHealthy:
+			case fsm.HealthUnhealthy:
+			default: // unknown (or never reported)
+				if proven[in.Cloud] {
+					continue
+				}
+				unproven = true
+			}
+			out = append(out, backend{ID: in.ID, Cloud: in.Cloud, Addr: in.Address,
+				Draining: in.Health == fsm.HealthUnhealthy, Unproven: unproven})
+		case fsm.StateDraining:
+			out = append(out, backend{ID: in.ID, Cloud: in.Cloud, Addr: in.Address, Draining: true})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 

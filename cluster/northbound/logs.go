@@ -20,10 +20,14 @@ import (
 var ActivityCSVHeader = []string{"time", "seq", "kind", "tenant", "group", "cloud", "from", "to", "direction", "policy", "inputs", "reason"}
 
 // MetricsCSVHeader is the header row of the metrics CSV export: one row
-// per group metric point (kind "group": cpu is the group's average,
-// instances its size, forecast the forecast made for that evaluation) and
-// per instance load sample (kind "instance").
-var MetricsCSVHeader = []string{"time", "kind", "tenant", "group", "cloud", "instance", "instances", "cpu", "rps", "forecast"}
+// per group metric point (kind "group": one cloud's point — cloud names it,
+// empty for points written without one — cpu is the average over its
+// ready instances, instances their number, rps the request rate its load
+// balancer sent them, forecast the forecast made for that evaluation,
+// rps_measured "true" when rps was measured, "false" when the point carries
+// no request rate) and per instance load sample (kind "instance";
+// rps_measured empty). Columns are only ever appended at the end.
+var MetricsCSVHeader = []string{"time", "kind", "tenant", "group", "cloud", "instance", "instances", "cpu", "rps", "forecast", "rps_measured"}
 
 // timeRange is the since/until selection of the log endpoints.
 type timeRange struct{ since, until time.Time }
@@ -251,14 +255,14 @@ func metricsRows(cw *csv.Writer, ex wire.MetricsExport) error {
 		if p.Forecast != nil {
 			fc = num(*p.Forecast)
 		}
-		if err := cw.Write([]string{FormatTime(p.Time), "group", p.Tenant, p.Group, "", "",
-			strconv.Itoa(p.Instances), num(p.AvgCPU), num(p.RPS), fc}); err != nil {
+		if err := cw.Write([]string{FormatTime(p.Time), "group", p.Tenant, p.Group, p.Cloud, "",
+			strconv.Itoa(p.Instances), num(p.AvgCPU), num(p.RPS), fc, strconv.FormatBool(p.RPSMeasured)}); err != nil {
 			return err
 		}
 	}
 	for _, s := range ex.Samples {
 		if err := cw.Write([]string{FormatTime(s.Time), "instance", s.Tenant, s.Group, s.Cloud, s.Instance,
-			"", num(s.CPU), num(s.RPS), ""}); err != nil {
+			"", num(s.CPU), num(s.RPS), "", ""}); err != nil {
 			return err
 		}
 	}

@@ -324,7 +324,7 @@ func TestMetricsExportAndPrometheus(t *testing.T) {
 	setupInstance(t, n)
 	fc := 1.25
 	n.apply(t, &fsm.RecordMetrics{Tenant: "demo", Group: tenant.DefaultGroupName,
-		Point:     fsm.MetricPoint{Time: n.now, AvgCPU: 0.5, RPS: 12.5, Instances: 2, Forecast: &fc},
+		Point:     fsm.MetricPoint{Time: n.now, AvgCPU: 0.5, RPS: 12.5, Instances: 2, Forecast: &fc, Cloud: "c1", RPSMeasured: true},
 		Instances: []fsm.InstanceLoad{{ID: "i-1", CPU: 0.4, RPS: 12.5}}})
 	n.must(t, 200, "POST", "/v1/tenants/demo/groups/default/scale", []byte(`{"desired":3}`), nil)
 
@@ -340,13 +340,18 @@ func TestMetricsExportAndPrometheus(t *testing.T) {
 		t.Fatalf("rows %q", rows)
 	}
 	ts := n.now.Format(time.RFC3339)
-	if g := rows[1]; g[0] != ts || g[1] != "group" || g[6] != "2" || g[7] != "0.5" || g[8] != "12.5" || g[9] != "1.25" {
+	if g := rows[1]; g[0] != ts || g[1] != "group" || g[4] != "c1" || g[6] != "2" || g[7] != "0.5" || g[8] != "12.5" || g[9] != "1.25" || g[10] != "true" {
 		t.Fatalf("group row %q", g)
 	}
-	if s := rows[2]; s[1] != "instance" || s[4] != "c1" || s[5] != "i-1" || s[7] != "0.4" {
+	if s := rows[2]; s[1] != "instance" || s[4] != "c1" || s[5] != "i-1" || s[7] != "0.4" || s[10] != "" {
 		t.Fatalf("sample row %q", s)
 	}
 	var ex wire.MetricsExport
+	n.must(t, 200, "GET", "/v1/metrics/export?tenant=demo", nil, &ex)
+	if len(ex.Points) != 1 || ex.Points[0].Cloud != "c1" || ex.Points[0].RPS != 12.5 || !ex.Points[0].RPSMeasured {
+		t.Fatalf("json export points %+v, want cloud c1 with a measured rps of 12.5", ex.Points)
+	}
+	ex = wire.MetricsExport{}
 	n.must(t, 200, "GET", "/v1/metrics/export?tenant=demo&since="+n.now.Add(time.Second).Format(time.RFC3339), nil, &ex)
 	if len(ex.Points) != 0 || len(ex.Samples) != 0 {
 		t.Fatalf("since filter: %+v", ex)

@@ -78,6 +78,10 @@ type Config struct {
 	BridgeName BridgeNameFunc
 	// Now is the clock stamped into commands (default time.Now).
 	Now func() time.Time
+	// Requests, when set, is this controller's load balancer: its
+	// per-instance connection counters become the request rate (RPS) of
+	// the metric points (none: points carry no request rate).
+	Requests RequestCounter
 }
 
 // Reconciler is the site reconciler of one cloud. Create it with New and
@@ -92,6 +96,10 @@ type Reconciler struct {
 	orphan map[string]int  // agent instance ID -> consecutive listings as an orphan
 	cli    map[string]*nodes.Client
 	wg     sync.WaitGroup
+	// The previous reading of Config.Requests and when it was taken
+	// (under mu).
+	reqPrev map[string]uint64
+	reqAt   time.Time
 }
 
 // New checks the configuration and subscribes to FSM changes.

@@ -91,8 +91,10 @@ type lab struct {
 	log    hclog.Logger
 	// home is the controller running the site reconciler (default srv).
 	home *cluster.Server
-	stop context.CancelFunc
-	done chan struct{}
+	// requests is the reconciler's load balancer counter source (optional).
+	requests site.RequestCounter
+	stop     context.CancelFunc
+	done     chan struct{}
 }
 
 func newLab(t *testing.T) *lab {
@@ -187,7 +189,7 @@ func (l *lab) startReconciler() {
 	if home == nil {
 		home = l.srv
 	}
-	rec, err := site.New(site.Config{Cluster: home, Cloud: "local", Logger: l.log,
+	rec, err := site.New(site.Config{Cluster: home, Cloud: "local", Logger: l.log, Requests: l.requests,
 		Resync: 300 * time.Millisecond, StatsInterval: 500 * time.Millisecond, CallTimeout: 15 * time.Second})
 	if err != nil {
 		l.t.Fatal(err)

@@ -3,19 +3,37 @@ package site
 import (
 	"context"
 	"sort"
+	"time"
 
 	"aas/cluster/tenant"
 	"aas/fsm"
 	"aas/nodes/driver"
 )
 
+// RequestCounter reports how many new connections this controller's load
+// balancer has sent to each instance, by instance ID, as cumulative
+// counters (lbsync.ProxySync and lbsync.IPTablesSync implement it). A
+// counter that goes down was reset; an instance that is not listed has
+// received nothing (yet).
+type RequestCounter interface {
+	InstanceRequests() map[string]uint64
+}
+
+// requestLoad is the request rates of one stats pass.
+type requestLoad struct {
+	rates    map[string]float64 // instance ID → new connections per second
+	measured bool               // rates cover the interval since the previous pass
+}
+
 // RecordStats polls every usable hypervisor's stats once and writes one
 // RecordMetrics per group with running instances in this cloud: the
 // average CPU utilisation (0..1 of the instance's allotment) over ready
-// instances (running and healthy) and how many that is, plus each
-// running instance's load (the FSM keeps those only for tenants that log
-// samples). A group without a ready, sampled instance gets no point:
-// missing metrics must not look like an idle group.
+// instances (running and healthy) and how many that is, the request rate
+// the load balancer sent to the cloud's running instances (Config.Requests),
+// plus each running instance's load (the FSM keeps those only for tenants
+// that log samples). Every point carries this cloud's name. A group
+// without a ready, sampled instance gets no point: missing metrics must not
+// look like an idle group.
 func (r *Reconciler) RecordStats(ctx context.Context) {
 	v := r.read()
 	samples := map[string]driver.Stats{}
@@ -36,8 +54,10 @@ func (r *Reconciler) RecordStats(ctx context.Context) {
 			samples[s.Latest.ID] = s.Latest
 		}
 	}
-	for _, cmd := range aggregate(v, samples, r.cfg.DefaultTemplate) {
-		cmd.Point.Time = r.cfg.Now()
+	now := r.cfg.Now()
+	req := r.requestLoad(now)
+	for _, cmd := range aggregate(v, samples, req, r.cfg.Cloud, r.cfg.DefaultTemplate) {
+		cmd.Point.Time = now
 		actx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 		_, err := r.cfg.Cluster.Apply(actx, fsm.RecordMetricsType, cmd)
 		cancel()
@@ -47,13 +67,51 @@ func (r *Reconciler) RecordStats(ctx context.Context) {
 	}
 }
 
-// aggregate builds the per-group metric commands (without time) from the
-// newest samples; pure.
-func aggregate(v *view, samples map[string]driver.Stats, def tenant.Template) []fsm.RecordMetrics {
+// requestLoad reads the load balancer's counters and turns them into rates
+// over the time since the previous reading (none without a counter source
+// or before a second reading).
+func (r *Reconciler) requestLoad(now time.Time) requestLoad {
+	if r.cfg.Requests == nil {
+		return requestLoad{}
+	}
+	cur := r.cfg.Requests.InstanceRequests()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev, prevAt := r.reqPrev, r.reqAt
+	r.reqPrev, r.reqAt = cur, now
+	if prevAt.IsZero() || !now.After(prevAt) {
+		return requestLoad{}
+	}
+	return requestLoad{rates: requestRates(prev, cur, now.Sub(prevAt)), measured: true}
+}
+
+// requestRates is each instance's new connections per second between two
+// readings dt apart; pure. A counter below its previous value was reset
+// (its new value is what came since); an instance without a previous
+// value counts from 0.
+func requestRates(prev, cur map[string]uint64, dt time.Duration) map[string]float64 {
+	out := make(map[string]float64, len(cur))
+	if dt <= 0 {
+		return out
+	}
+	for id, c := range cur {
+		d := c
+		if p, ok := prev[id]; ok && c >= p {
+			d = c - p
+		}
+		out[id] = float64(d) / dt.Seconds()
+	}
+	return out
+}
+
+// aggregate builds the per-group metric commands (without time) of cloud
+// from the newest samples and request rates; pure.
+func aggregate(v *view, samples map[string]driver.Stats, req requestLoad, cloud string, def tenant.Template) []fsm.RecordMetrics {
 	type acc struct {
 		cmd   fsm.RecordMetrics
 		sum   float64
 		ready int
+		rps   float64
 	}
 	groups := map[string]*acc{}
 	for _, in := range v.instances {
@@ -66,6 +124,11 @@ func aggregate(v *view, samples map[string]driver.Stats, def tenant.Template) []
 			a = &acc{cmd: fsm.RecordMetrics{Tenant: in.Tenant, Group: in.Group}}
 			groups[k] = a
 		}
+		var rps float64
+		if req.measured {
+			rps = req.rates[in.ID]
+		}
+		a.rps += rps
 		s, ok := samples[in.ID]
 		if !ok {
 			continue
@@ -81,7 +144,7 @@ func aggregate(v *view, samples map[string]driver.Stats, def tenant.Template) []
 			cpu = 0
 		}
 		if v.logs[in.Tenant] {
-			a.cmd.Instances = append(a.cmd.Instances, fsm.InstanceLoad{ID: in.ID, CPU: cpu})
+			a.cmd.Instances = append(a.cmd.Instances, fsm.InstanceLoad{ID: in.ID, CPU: cpu, RPS: rps})
 		}
 		if in.Health == fsm.HealthHealthy {
 			a.sum += cpu
@@ -99,8 +162,12 @@ func aggregate(v *view, samples map[string]driver.Stats, def tenant.Template) []
 		if a.ready == 0 {
 			continue
 		}
+		a.cmd.Point.Cloud = cloud
 		a.cmd.Point.AvgCPU = a.sum / float64(a.ready)
 		a.cmd.Point.Instances = a.ready // what the average is over (scaler.Sample)
+		if req.measured {
+			a.cmd.Point.RPS, a.cmd.Point.RPSMeasured = a.rps, true
+		}
 		out = append(out, a.cmd)
 	}
 	return out

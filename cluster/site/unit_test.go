@@ -3,6 +3,7 @@ package site
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/netip"
 	"testing"
 	"time"
@@ -156,19 +157,91 @@ func TestAggregate(t *testing.T) {
 		logs:    map[string]bool{"t": true},
 	}
 	samples := map[string]driver.Stats{"a": {ID: "a", CPU: 1.0}, "b": {ID: "b", CPU: 0.6}, "c": {ID: "c", CPU: 2}, "d": {ID: "d", CPU: 2}}
-	out := aggregate(v, samples, tenant.Template{})
+	out := aggregate(v, samples, requestLoad{}, "c1", tenant.Template{})
 	if len(out) != 1 {
 		t.Fatalf("got %d points, want 1 (the group without samples gets none): %+v", len(out), out)
 	}
 	p := out[0]
-	if p.Group != "g" || p.Point.Instances != 2 || p.Point.AvgCPU < 0.399 || p.Point.AvgCPU > 0.401 {
+	if p.Group != "g" || p.Point.Cloud != "c1" || p.Point.RPSMeasured || p.Point.Instances != 2 || p.Point.AvgCPU < 0.399 || p.Point.AvgCPU > 0.401 {
 		t.Fatalf("point = %+v, want avg cpu 0.4 of a 2-cpu allotment over the 2 ready instances", p.Point)
 	}
 	if len(p.Instances) != 3 {
 		t.Fatalf("instance loads = %+v, want a, b, c", p.Instances)
 	}
 	v.logs["t"] = false
-	if out := aggregate(v, samples, tenant.Template{}); len(out[0].Instances) != 0 {
+	if out := aggregate(v, samples, requestLoad{}, "c1", tenant.Template{}); len(out[0].Instances) != 0 {
 		t.Fatal("instance loads written for a tenant that does not log samples")
+	}
+}
+
+func TestAggregateRequestRates(t *testing.T) {
+	v := &view{
+		instances: []fsm.Instance{
+			{ID: "a", Tenant: "t", Group: "g", Hypervisor: "h", State: fsm.StateRunning, Health: fsm.HealthHealthy},
+			{ID: "b", Tenant: "t", Group: "g", Hypervisor: "h", State: fsm.StateRunning, Health: fsm.HealthUnknown},  // not ready: still served
+			{ID: "d", Tenant: "t", Group: "g", Hypervisor: "h", State: fsm.StateDraining, Health: fsm.HealthHealthy}, // not running
+			{ID: "e", Tenant: "t", Group: "h", Hypervisor: "h", State: fsm.StateRunning, Health: fsm.HealthHealthy},
+		},
+		hypByID: map[string]fsm.Hypervisor{"h": {ID: "h", Driver: "process"}},
+		groups:  map[string]fsm.Group{},
+		logs:    map[string]bool{"t": true},
+	}
+	samples := map[string]driver.Stats{"a": {ID: "a", CPU: 0.5}, "b": {ID: "b", CPU: 0.5}, "e": {ID: "e", CPU: 0.1}}
+	rates := map[string]float64{"a": 10, "b": 5, "d": 100, "other-cloud": 1000}
+	for _, tc := range []struct {
+		name       string
+		req        requestLoad
+		wantRPS    map[string]float64 // group → point RPS
+		measured   bool
+		instanceRP float64 // a's logged RPS
+	}{
+		{"no counter source", requestLoad{}, map[string]float64{"g": 0, "h": 0}, false, 0},
+		{"rates without a previous reading", requestLoad{rates: rates, measured: false}, map[string]float64{"g": 0, "h": 0}, false, 0},
+		{"measured", requestLoad{rates: rates, measured: true}, map[string]float64{"g": 15, "h": 0}, true, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := aggregate(v, samples, tc.req, "c2", tenant.Template{})
+			if len(out) != 2 {
+				t.Fatalf("%d points: %+v", len(out), out)
+			}
+			for _, c := range out {
+				if c.Point.Cloud != "c2" || c.Point.RPSMeasured != tc.measured || c.Point.RPS != tc.wantRPS[c.Group] {
+					t.Errorf("group %s: point %+v, want rps %v measured %v", c.Group, c.Point, tc.wantRPS[c.Group], tc.measured)
+				}
+			}
+			if l := out[0].Instances[0]; l.ID != "a" || l.RPS != tc.instanceRP {
+				t.Errorf("instance load %+v, want a with rps %v", l, tc.instanceRP)
+			}
+		})
+	}
+}
+
+func TestRequestRates(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		prev, cur map[string]uint64
+		dt        time.Duration
+		want      map[string]float64
+	}{
+		{"steady", map[string]uint64{"a": 100, "b": 5}, map[string]uint64{"a": 130, "b": 5}, 10 * time.Second,
+			map[string]float64{"a": 3, "b": 0}},
+		{"reset: the new value is the delta", map[string]uint64{"a": 100}, map[string]uint64{"a": 20}, 10 * time.Second,
+			map[string]float64{"a": 2}},
+		{"new instance counts from 0", map[string]uint64{}, map[string]uint64{"n": 15}, 5 * time.Second,
+			map[string]float64{"n": 3}},
+		{"gone instance: no rate", map[string]uint64{"g": 9}, map[string]uint64{}, time.Second, map[string]float64{}},
+		{"no time passed", map[string]uint64{"a": 1}, map[string]uint64{"a": 2}, 0, map[string]float64{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := requestRates(tc.prev, tc.cur, tc.dt)
+			if len(got) != len(tc.want) {
+				t.Fatalf("rates %v, want %v", got, tc.want)
+			}
+			for k, w := range tc.want {
+				if g, ok := got[k]; !ok || math.Abs(g-w) > 1e-9 {
+					t.Fatalf("rates %v, want %v", got, tc.want)
+				}
+			}
+		})
 	}
 }

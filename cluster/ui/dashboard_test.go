@@ -163,8 +163,12 @@ func populate(t *testing.T, srv *cluster.Server, now time.Time) fixture {
 			inst = 4
 		}
 		cpuTotal := 1.3 * trace[i] / peak // busy instance-equivalents
+		// demo runs in two clouds: each site writes its own point (onprem
+		// has one instance); the chart draws their sum.
 		apply(t, srv, fsm.RecordMetricsType, fsm.RecordMetrics{Tenant: "demo", Group: fx.seedGroup,
-			Point: fsm.MetricPoint{Time: at, AvgCPU: cpuTotal / float64(inst), Instances: inst}})
+			Point: fsm.MetricPoint{Time: at, AvgCPU: cpuTotal / float64(inst), Instances: inst - 1, Cloud: "eu-west"}})
+		apply(t, srv, fsm.RecordMetricsType, fsm.RecordMetrics{Tenant: "demo", Group: fx.seedGroup,
+			Point: fsm.MetricPoint{Time: at, AvgCPU: cpuTotal / float64(inst), Instances: 1, Cloud: "onprem"}})
 		rps := 420 * trace[i] / peak
 		next := 420 * trace[i+3] / peak
 		apply(t, srv, fsm.RecordMetricsType, fsm.RecordMetrics{Tenant: "shop", Group: fx.predictGroup,
@@ -298,6 +302,11 @@ func TestDashboardInChromium(t *testing.T) {
 		if !strings.Contains(demo, `data-reason="`+htmlEscape(r)+`"`) {
 			t.Errorf("demo chart lacks a marker with reason %q", r)
 		}
+	}
+	// The two clouds' points are drawn as one group total: 60 points (not
+	// 120), the last with 2 + 1 instances.
+	if !strings.Contains(demo, `· 3 instances`) {
+		t.Errorf("demo chart's summary does not show the two clouds' 3 instances")
 	}
 	if n := strings.Count(demo, `class="marker out"`); n != 1 {
 		t.Errorf("demo chart: %d scale-out markers, want 1", n)

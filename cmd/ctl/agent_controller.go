@@ -46,7 +46,7 @@ func (c *controllerFlags) register(fs *flag.FlagSet) {
 func startController(srv *cluster.Server, cfg cluster.Config, f agentFlags, logger hclog.Logger, stdout io.Writer) (*controller.Controller, error) {
 	o := controller.Options{
 		Cloud: cfg.Cloud, CloudPriority: f.ctrl.priority, LB: f.ctrl.lb, LBBasePort: f.ctrl.lbBasePort,
-		LBAddr: f.ctrl.lbAddr, Uplink: f.ctrl.uplink, Logger: logger,
+		LBAddr: f.ctrl.lbAddr, Uplink: f.ctrl.uplink, DataDir: cfg.DataDir, Logger: logger,
 		NodeHTTPClient: srv.NodeHTTPClient(), // mutual TLS to the hypervisors when -tls-* is set
 	}
 	o.Site.StatsInterval = f.ctrl.stats

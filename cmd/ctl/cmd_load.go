@@ -29,6 +29,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	workers := fs.Uint64("max-workers", 512, "most requests in flight")
 	every := fs.Duration("report", 5*time.Second, "period of the progress lines")
 	method := fs.String("method", "GET", "HTTP method")
+	fresh := fs.Bool("new-connections", false, "one TCP connection per request (no keep-alive): an L4 load balancer then spreads every request")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -43,7 +44,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	cfg := loadgen.Config{Trace: tr, Target: *target, Method: *method, Speedup: *speedup, Scale: *scale,
+	cfg := loadgen.Config{Trace: tr, Target: *target, Method: *method, Speedup: *speedup, Scale: *scale, NewConnections: *fresh,
 		MaxRate: *maxRate, Duration: *duration, Timeout: *timeout, MaxWorkers: *workers, ReportEvery: *every,
 		Progress: func(p loadgen.Progress) { fmt.Fprintln(stdout, p) }}
 	sum, err := loadgen.Run(ctx, cfg)

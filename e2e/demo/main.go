@@ -140,7 +140,7 @@ func run() error {
 		filepath.Base(o.tracePath), o.from, o.span, o.speedup, time.Duration(float64(o.span)/o.speedup).Round(time.Second), o.scale)
 	sum, err := loadgen.Run(ctx, loadgen.Config{
 		Trace: tr, Target: "http://" + endpoint + "/", Speedup: o.speedup, Scale: o.scale,
-		Timeout: 5 * time.Second, ReportEvery: 10 * time.Second,
+		Timeout: 5 * time.Second, ReportEvery: 10 * time.Second, NewConnections: true,
 		Progress: func(p loadgen.Progress) {
 			fmt.Printf("  load  t=%-8s target %6.1f req/s  achieved %6.1f req/s  p99 %-8v errors %d  instances %d\n",
 				time.Duration(p.TraceTime*float64(time.Second)).Round(time.Minute), p.TargetRate, p.AchievedRate,

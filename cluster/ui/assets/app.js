@@ -4,7 +4,7 @@
 
 import { fetchAll, token, setToken, download } from './api.js';
 import { h, replace, table, empty, code, badge, tone, ago, clock, fmt } from './dom.js';
-import { describe } from './policy.js';
+import { describe, mergeClouds } from './policy.js';
 import { drawChart } from './chart.js';
 
 const POLL_MS = 2000;
@@ -190,7 +190,7 @@ function renderCharts(groups, metrics, evaluations, actions) {
   const figs = groups.map((g) => {
     const k = key(g.tenant, g.name);
     const info = describe(g.policy);
-    const points = pts.get(k) || [];
+    const points = mergeClouds(pts.get(k) || [], info.periodMs); // each cloud writes its own
     const ev = (evs.get(k) || []).filter((e) => Date.parse(e.time) >= since);
     const ac = acts.get(k) || [];
     const ends = (xs) => (xs.length ? `${xs.length}:${xs[0].time}:${xs[xs.length - 1].time}` : '0');
