@@ -47,7 +47,7 @@ type IPTablesConfig struct {
 	// metadata (fsm.Cloud.Meta["lb_addr"], see CloudMetaAddrs) whenever it
 	// differs, so the master LB on whichever controller leads finds this
 	// cloud's load balancer. *cluster.Server implements it.
-	Publish   Applier
+	Publish Applier
 	// CaughtUp, when set, gates the first pass: until it reports true the
 	// rules are left as they are. A restarted controller's FSM holds its
 	// last snapshot until the leader tells it the commit index; a pass
@@ -55,7 +55,7 @@ type IPTablesConfig struct {
 	// in the lab: refused connections for the master's share of a cloud
 	// whose controller was restarting), while the rules the previous
 	// process left keep forwarding correctly. *cluster.Server's CaughtUp.
-	CaughtUp func() bool
+	CaughtUp  func() bool
 	LBOptions []netcfg.LBOption
 	Logger    hclog.Logger
 }
