@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -16,13 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"aas/cluster/client"
-	"aas/e2e/clusterproc"
 	"aas/e2e/labkit"
 	"aas/fsm"
-	"aas/internal/testenv"
 	"aas/netcfg"
 	"aas/nodes/loadgen"
 	"aas/nodes/workload"
@@ -363,42 +357,11 @@ func TestLabClosedLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: builds ctl and runs a namespace lab")
 	}
-	testenv.RequireRoot(t)
-	testenv.RequireBinary(t, "ip")
 	nasa := tracetest.Load(t, "nasa_http_1995.csv")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-
-	dir := t.TempDir()
-	bin, err := clusterproc.BuildCtl(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tf := filepath.Join(dir, "loop-tenant.yml")
-	if err := os.WriteFile(tf, []byte(loopTenantYAML(bin)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Output: testLogWriter{t}, Level: hclog.Warn})
-	lab, err := labkit.Up(ctx, labkit.Options{Clouds: 3, CtlPath: bin, Logger: logger, ReadyTimeout: 60 * time.Second,
-		TenantFile: tf, InstanceNetworks: true, WorkDir: os.Getenv("AAS_LAB_WORKDIR"),
-		ControllerArgs: []string{"-stats-interval", "2s"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Down(); err != nil {
-			t.Errorf("cleanup down: %v", err)
-		}
-	})
+	lab, clientNS := upInstanceLab(t, ctx, loopTenant, loopTenantYAML, "-stats-interval", "2s")
 	st := lab.State()
-	if st.Tenant != loopTenant || st.ProcessMode != "netns" {
-		t.Fatalf("lab: tenant %q (note %q), process mode %q; want tenant %s in netns mode", st.Tenant, st.TenantNote, st.ProcessMode, loopTenant)
-	}
-	clientNS, err := netcfg.NamespaceByName(st.ClientNS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { clientNS.Close() })
 	dial := netcfg.DialContextIn(clientNS)
 	target := "http://" + net.JoinHostPort(st.VIP, strconv.Itoa(loopPort)) + "/"
 

@@ -677,6 +677,20 @@ type trafficLab struct {
 
 func upTrafficLab(t *testing.T, ctx context.Context) *trafficLab {
 	t.Helper()
+	lab, ns := upInstanceLab(t, ctx, trafficTenant, trafficTenantYAML)
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: netcfg.DialContextIn(ns), DisableKeepAlives: true}}
+	t.Cleanup(hc.CloseIdleConnections)
+	return &trafficLab{lab: lab, http: hc, url: "http://" + net.JoinHostPort(lab.State().VIP, strconv.Itoa(trafficPort)) + "/"}
+}
+
+// upInstanceLab starts a 3-cloud lab with instance networks (netns
+// process instances on the tenant's subnets) and the tenant tenantYAML
+// writes for the lab's ctl binary (its name is tenant), controllers with
+// controllerArgs added; it returns the lab and the client namespace.
+// AAS_LAB_WORKDIR keeps the agents' logs there (debugging).
+func upInstanceLab(t *testing.T, ctx context.Context, tenant string, tenantYAML func(ctl string) string,
+	controllerArgs ...string) (*labkit.Lab, netns.NsHandle) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("e2e: builds ctl and runs a namespace lab")
 	}
@@ -687,14 +701,13 @@ func upTrafficLab(t *testing.T, ctx context.Context) *trafficLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tf := filepath.Join(dir, "web-tenant.yml")
-	if err := os.WriteFile(tf, []byte(trafficTenantYAML(bin)), 0o644); err != nil {
+	tf := filepath.Join(dir, tenant+"-tenant.yml")
+	if err := os.WriteFile(tf, []byte(tenantYAML(bin)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Output: testLogWriter{t}, Level: hclog.Warn})
 	lab, err := labkit.Up(ctx, labkit.Options{Clouds: 3, CtlPath: bin, Logger: logger, ReadyTimeout: 60 * time.Second,
-		// AAS_LAB_WORKDIR keeps the agents' logs there (debugging).
-		TenantFile: tf, InstanceNetworks: true, WorkDir: os.Getenv("AAS_LAB_WORKDIR")})
+		TenantFile: tf, InstanceNetworks: true, WorkDir: os.Getenv("AAS_LAB_WORKDIR"), ControllerArgs: controllerArgs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -704,17 +717,15 @@ func upTrafficLab(t *testing.T, ctx context.Context) *trafficLab {
 		}
 	})
 	st := lab.State()
-	if st.Tenant != trafficTenant || st.ProcessMode != "netns" {
-		t.Fatalf("lab: tenant %q (note %q), process mode %q; want tenant %s in netns mode", st.Tenant, st.TenantNote, st.ProcessMode, trafficTenant)
+	if st.Tenant != tenant || st.ProcessMode != "netns" {
+		t.Fatalf("lab: tenant %q (note %q), process mode %q; want tenant %s in netns mode", st.Tenant, st.TenantNote, st.ProcessMode, tenant)
 	}
 	ns, err := netcfg.NamespaceByName(st.ClientNS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Close() })
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DialContext: netcfg.DialContextIn(ns), DisableKeepAlives: true}}
-	t.Cleanup(hc.CloseIdleConnections)
-	return &trafficLab{lab: lab, http: hc, url: "http://" + net.JoinHostPort(st.VIP, strconv.Itoa(trafficPort)) + "/"}
+	return lab, ns
 }
 
 // api is a client of the first controller that answers (writes are
