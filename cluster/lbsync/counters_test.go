@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -72,14 +71,8 @@ func TestIPTablesSyncInstanceRequests(t *testing.T) {
 	// i-x there has that address, but it is no instance of c1).
 	addRunning(t, srv, "t1", "web", "c1", map[string]string{"i-0": lab.backends[0]})
 	addRunning(t, srv, "t1", "web", "c2", map[string]string{"i-x": lab.backends[1]})
-	ipts, err := lbsync.NewIPTablesSync(lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1",
-		LBAddr: netip.MustParseAddr(lbAddr), Resync: 200 * time.Millisecond, Logger: testLogger(t)})
-	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = ipts.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	ipts := runIPTablesSync(t, lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1",
+		LBAddr: netip.MustParseAddr(lbAddr), Resync: 200 * time.Millisecond})
 
 	const masterPort = 18080
 	master := func(w int) netcfg.Service {

@@ -1,22 +1,28 @@
 package lbsync_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/vishvananda/netns"
 
 	"aas/cluster"
 	"aas/cluster/clustertest"
+	"aas/cluster/lbsync"
 	"aas/fsm"
 	"aas/internal/poll"
+	"aas/internal/testenv"
 	"aas/internal/testlog"
+	"aas/netcfg"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -122,4 +128,73 @@ func get(t testing.TB, client *http.Client, addr string, n int) (map[string]int,
 
 func noKeepAlive() *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+}
+
+// runIPTablesSync creates an IPTablesSync from cfg (Logger defaults to the
+// test's), runs it until the test ends and returns it.
+func runIPTablesSync(t *testing.T, cfg lbsync.IPTablesConfig) *lbsync.IPTablesSync {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	s, err := lbsync.NewIPTablesSync(cfg)
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s
+}
+
+// twoCloudLab: the leader's cloud c1 behind controller ctl (embedded lbLab:
+// uplink up0 198.18.0.1/24 to the client namespace, one instance be0) and
+// cloud c2 behind controller ctl2 (instances be1 and be2), the controllers
+// linked over wan0 (198.18.20.1 and .2). Tenant t1 (public IP publicIP) runs
+// group web on all three instances, and each controller runs its
+// IPTablesSync with its LB address published.
+type twoCloudLab struct {
+	lbLab                 // cli; ctl and ipt are c1's controller
+	ctl2   netns.NsHandle // c2's controller
+	srv    *cluster.Server
+	tables *lbsync.IPTablesSync // c1's, the one a master on ctl programs
+}
+
+func twoClouds(t *testing.T) *twoCloudLab {
+	testenv.RequireRoot(t)
+	testenv.RequireBinary(t, "iptables")
+	cli, ctl1, ctl2 := testNS(t, "cli"), testNS(t, "ctl1"), testNS(t, "ctl2")
+	wire(t, cli, "eth0", "198.18.0.2/24", ctl1, "up0", "198.18.0.1/24")
+	wire(t, ctl1, "wan0", "198.18.20.1/24", ctl2, "wan0", "198.18.20.2/24")
+	must(t, netcfg.SetSysctl(ctl1, "net.ipv4.ip_forward", "1"))
+	must(t, netcfg.SetSysctl(ctl2, "net.ipv4.ip_forward", "1"))
+	type site struct {
+		ctl    netns.NsHandle
+		cloud  string
+		lbAddr string
+		inst   map[string]string
+	}
+	sites := []site{{ctl1, "c1", "198.18.0.1", map[string]string{}}, {ctl2, "c2", "198.18.20.2", map[string]string{}}}
+	for i, name := range []string{"be0", "be1", "be2"} {
+		s := &sites[min(i, 1)]
+		be := testNS(t, name)
+		wire(t, s.ctl, name, fmt.Sprintf("198.18.%d.1/24", 10+i), be, "eth0", fmt.Sprintf("198.18.%d.2/24", 10+i))
+		addr := fmt.Sprintf("198.18.%d.2:8080", 10+i)
+		serveName(t, be, addr, name)
+		s.inst["i-"+name] = addr
+	}
+
+	l := &twoCloudLab{lbLab: lbLab{cli: cli, ctl: ctl1}, ctl2: ctl2, srv: startServer(t)}
+	setupTenant(t, l.srv, "t1", publicIP, "c1", "c2")
+	for i, s := range sites {
+		addRunning(t, l.srv, "t1", "web", s.cloud, s.inst)
+		ipt, err := netcfg.NewIPTablesIn(s.ctl)
+		must(t, err)
+		t.Cleanup(func() { _ = netcfg.NewLB(ipt, nil).Teardown() })
+		ts := runIPTablesSync(t, lbsync.IPTablesConfig{Source: l.srv, IPT: ipt, Cloud: s.cloud, Publish: l.srv,
+			LBAddr: netip.MustParseAddr(s.lbAddr), Resync: 300 * time.Millisecond})
+		if i == 0 {
+			l.ipt, l.tables = ipt, ts
+		}
+	}
+	return l
 }

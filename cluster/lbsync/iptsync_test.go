@@ -9,7 +9,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,18 +153,9 @@ func TestIPTablesSyncAndMasterLB(t *testing.T) {
 	setupTenant(t, srv, "t1", publicIP, "c1")
 	addRunning(t, srv, "t1", "web", "c1", map[string]string{"i-0": lab.backends[0], "i-1": lab.backends[1]})
 
-	newSync := func() *lbsync.IPTablesSync {
-		s, err := lbsync.NewIPTablesSync(lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1", Publish: srv,
-			LBAddr: netip.MustParseAddr(lbAddr), Resync: 300 * time.Millisecond, Logger: testLogger(t)})
-		must(t, err)
-		return s
-	}
-	ipts := newSync()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = ipts.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	cfg := lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1", Publish: srv,
+		LBAddr: netip.MustParseAddr(lbAddr), Resync: 300 * time.Millisecond, Logger: testLogger(t)}
+	ipts := runIPTablesSync(t, cfg)
 
 	svc, ok := ipts.ServiceAddr("t1/web")
 	if !ok {
@@ -207,7 +197,9 @@ func TestIPTablesSyncAndMasterLB(t *testing.T) {
 
 	t.Run("restart rebuilds the same rules", func(t *testing.T) {
 		before := lab.natRules(t)
-		must(t, newSync().Sync())
+		fresh, err := lbsync.NewIPTablesSync(cfg)
+		must(t, err)
+		must(t, fresh.Sync())
 		if after := lab.natRules(t); after != before {
 			t.Fatalf("a fresh IPTablesSync changed the rules:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
@@ -280,14 +272,8 @@ func TestIPTablesSyncDrainsAndDeletesTenant(t *testing.T) {
 	srv := startServer(t)
 	setupTenant(t, srv, "t1", "", "c1")
 	addRunning(t, srv, "t1", "web", "c1", map[string]string{"i-0": lab.backends[0], "i-1": lab.backends[1]})
-	ipts, err := lbsync.NewIPTablesSync(lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1",
-		LBAddr: netip.MustParseAddr(lbAddr), Resync: 300 * time.Millisecond, Logger: testLogger(t)})
-	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = ipts.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	ipts := runIPTablesSync(t, lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1",
+		LBAddr: netip.MustParseAddr(lbAddr), Resync: 300 * time.Millisecond})
 	svc, _ := ipts.ServiceAddr("t1/web")
 	url := "http://" + svc.String() + "/"
 	waitFor(t, 30*time.Second, "both backends answer", func() (bool, string) {
@@ -332,57 +318,15 @@ func TestIPTablesSyncDrainsAndDeletesTenant(t *testing.T) {
 // IPTablesSync; the master LB on ctl1 DNATs the public IP to c1's instance
 // directly and to c2's LB address with weight 2.
 func TestMasterLBAcrossClouds(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireBinary(t, "iptables")
-	cli, ctl1, ctl2 := testNS(t, "cli"), testNS(t, "ctl1"), testNS(t, "ctl2")
-	wire(t, cli, "eth0", "198.18.0.2/24", ctl1, "up0", "198.18.0.1/24")
-	wire(t, ctl1, "wan0", "198.18.20.1/24", ctl2, "wan0", "198.18.20.2/24")
-	must(t, netcfg.SetSysctl(ctl1, "net.ipv4.ip_forward", "1"))
-	must(t, netcfg.SetSysctl(ctl2, "net.ipv4.ip_forward", "1"))
-	type site struct {
-		ctl   netns.NsHandle
-		cloud string
-		inst  map[string]string
-	}
-	sites := []site{{ctl1, "c1", map[string]string{}}, {ctl2, "c2", map[string]string{}}}
-	for i, name := range []string{"be0", "be1", "be2"} {
-		s := &sites[min(i, 1)]
-		be := testNS(t, name)
-		wire(t, s.ctl, name, fmt.Sprintf("198.18.%d.1/24", 10+i), be, "eth0", fmt.Sprintf("198.18.%d.2/24", 10+i))
-		addr := fmt.Sprintf("198.18.%d.2:8080", 10+i)
-		serveName(t, be, addr, name)
-		s.inst["i-"+name] = addr
-	}
-
-	srv := startServer(t)
-	setupTenant(t, srv, "t1", publicIP, "c1", "c2")
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	var tables *lbsync.IPTablesSync
-	for i, s := range sites {
-		addRunning(t, srv, "t1", "web", s.cloud, s.inst)
-		ipt, err := netcfg.NewIPTablesIn(s.ctl)
-		must(t, err)
-		lbAddr := []string{"198.18.0.1", "198.18.20.2"}[i]
-		ts, err := lbsync.NewIPTablesSync(lbsync.IPTablesConfig{Source: srv, IPT: ipt, Cloud: s.cloud, Publish: srv,
-			LBAddr: netip.MustParseAddr(lbAddr), Resync: 300 * time.Millisecond, Logger: testLogger(t)})
-		must(t, err)
-		if i == 0 {
-			tables = ts
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = ts.Run(ctx) }()
-	}
-	ctlLinks := testLinks(t, ctl1)
-	m, err := lbsync.NewMasterLB(lbsync.MasterConfig{Leader: srv, Tables: tables, Links: ctlLinks, Uplink: "up0",
+	lab := twoClouds(t)
+	m, err := lbsync.NewMasterLB(lbsync.MasterConfig{Leader: lab.srv, Tables: lab.tables, Links: testLinks(t, lab.ctl), Uplink: "up0",
 		GARP: netcfg.GARPConfig{Interval: 10 * time.Millisecond, RepeatAfter: time.Hour}, Resync: 300 * time.Millisecond,
 		Logger: testLogger(t)})
 	must(t, err)
-	srv.RegisterLeaderService("master-lb", m.Run)
+	lab.srv.RegisterLeaderService("master-lb", m.Run)
 
 	waitFor(t, 30*time.Second, "master service over both clouds", func() (bool, string) {
-		for _, s := range tables.Services() {
+		for _, s := range lab.tables.Services() {
 			if s.Group == "web"+lbsync.MasterGroupSuffix {
 				weights := map[string]int{}
 				for _, b := range s.Backends {
@@ -393,7 +337,6 @@ func TestMasterLBAcrossClouds(t *testing.T) {
 		}
 		return false, "not programmed"
 	})
-	lab := &lbLab{cli: cli}
 	var got map[string]int
 	waitFor(t, 30*time.Second, "requests to reach every instance of both clouds", func() (bool, string) {
 		g, err := lab.count(t, "http://"+publicIP+":8080/", 60)
@@ -417,15 +360,9 @@ func TestIPTablesSyncWaitsUntilCaughtUp(t *testing.T) {
 	addRunning(t, srv, "t1", "web", "c1", map[string]string{"i-0": lab.backends[0]})
 	var caughtUp atomic.Bool
 	var asked atomic.Int32
-	ipts, err := lbsync.NewIPTablesSync(lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1",
-		LBAddr: netip.MustParseAddr(lbAddr), Resync: 100 * time.Millisecond, Logger: testLogger(t),
+	ipts := runIPTablesSync(t, lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1",
+		LBAddr: netip.MustParseAddr(lbAddr), Resync: 100 * time.Millisecond,
 		CaughtUp: func() bool { asked.Add(1); return caughtUp.Load() }})
-	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = ipts.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
 	waitFor(t, 10*time.Second, "three gated passes", func() (bool, string) {
 		return asked.Load() >= 3, fmt.Sprint(asked.Load())
 	})

@@ -16,7 +16,6 @@ import (
 	"github.com/vishvananda/netns"
 
 	"aas/cluster/lbsync"
-	"aas/internal/testenv"
 	"aas/netcfg"
 )
 
@@ -38,58 +37,16 @@ func setLinkDown(t *testing.T, ns netns.NsHandle, link string) {
 // public IP is answered (by c1); restoring it brings c2 back with its
 // weight.
 func TestMasterLBLeavesOutDeadCloud(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireBinary(t, "iptables")
-	cli, ctl1, ctl2 := testNS(t, "cli"), testNS(t, "ctl1"), testNS(t, "ctl2")
-	wire(t, cli, "eth0", "198.18.0.2/24", ctl1, "up0", "198.18.0.1/24")
-	wire(t, ctl1, "wan0", "198.18.20.1/24", ctl2, "wan0", "198.18.20.2/24")
-	must(t, netcfg.SetSysctl(ctl1, "net.ipv4.ip_forward", "1"))
-	must(t, netcfg.SetSysctl(ctl2, "net.ipv4.ip_forward", "1"))
-	type site struct {
-		ctl   netns.NsHandle
-		cloud string
-		inst  map[string]string
-	}
-	sites := []site{{ctl1, "c1", map[string]string{}}, {ctl2, "c2", map[string]string{}}}
-	for i, name := range []string{"be0", "be1", "be2"} {
-		s := &sites[min(i, 1)]
-		be := testNS(t, name)
-		wire(t, s.ctl, name, fmt.Sprintf("198.18.%d.1/24", 10+i), be, "eth0", fmt.Sprintf("198.18.%d.2/24", 10+i))
-		addr := fmt.Sprintf("198.18.%d.2:8080", 10+i)
-		serveName(t, be, addr, name)
-		s.inst["i-"+name] = addr
-	}
-
-	srv := startServer(t)
-	setupTenant(t, srv, "t1", publicIP, "c1", "c2")
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	var tables *lbsync.IPTablesSync
-	for i, s := range sites {
-		addRunning(t, srv, "t1", "web", s.cloud, s.inst)
-		ipt, err := netcfg.NewIPTablesIn(s.ctl)
-		must(t, err)
-		t.Cleanup(func() { _ = netcfg.NewLB(ipt, nil).Teardown() })
-		lbAddr := []string{"198.18.0.1", "198.18.20.2"}[i]
-		ts, err := lbsync.NewIPTablesSync(lbsync.IPTablesConfig{Source: srv, IPT: ipt, Cloud: s.cloud, Publish: srv,
-			LBAddr: netip.MustParseAddr(lbAddr), Resync: 300 * time.Millisecond, Logger: testLogger(t)})
-		must(t, err)
-		if i == 0 {
-			tables = ts
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = ts.Run(ctx) }()
-	}
-	m, err := lbsync.NewMasterLB(lbsync.MasterConfig{Leader: srv, Tables: tables, Links: testLinks(t, ctl1), Uplink: "up0",
+	lab := twoClouds(t)
+	m, err := lbsync.NewMasterLB(lbsync.MasterConfig{Leader: lab.srv, Tables: lab.tables, Links: testLinks(t, lab.ctl), Uplink: "up0",
 		GARP: netcfg.GARPConfig{Interval: 10 * time.Millisecond, RepeatAfter: time.Hour}, Resync: 300 * time.Millisecond,
-		ProbeClouds: true, Dial: netcfg.DialContextIn(ctl1), ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 200 * time.Millisecond,
+		ProbeClouds: true, Dial: netcfg.DialContextIn(lab.ctl), ProbeInterval: 100 * time.Millisecond, ProbeTimeout: 200 * time.Millisecond,
 		Logger: testLogger(t)})
 	must(t, err)
-	srv.RegisterLeaderService("master-lb", m.Run)
+	lab.srv.RegisterLeaderService("master-lb", m.Run)
 
 	weights := func() map[string]int {
-		for _, s := range tables.Services() {
+		for _, s := range lab.tables.Services() {
 			if s.Group == "web"+lbsync.MasterGroupSuffix {
 				w := map[string]int{}
 				for _, b := range s.Backends {
@@ -105,7 +62,6 @@ func TestMasterLBLeavesOutDeadCloud(t *testing.T) {
 		w := weights()
 		return reflect.DeepEqual(w, both), fmt.Sprint(w)
 	})
-	lab := &lbLab{cli: cli}
 	url := "http://" + publicIP + ":8080/"
 	waitFor(t, 30*time.Second, "every instance answers", func() (bool, string) {
 		g, err := lab.count(t, url, 30)
@@ -116,7 +72,7 @@ func TestMasterLBLeavesOutDeadCloud(t *testing.T) {
 	})
 
 	cut := time.Now()
-	setLinkDown(t, ctl2, "wan0")
+	setLinkDown(t, lab.ctl2, "wan0")
 	waitFor(t, 10*time.Second, "c2 left out", func() (bool, string) {
 		w := weights()
 		return reflect.DeepEqual(w, map[string]int{"198.18.10.2": 1}), fmt.Sprint(w)
@@ -128,7 +84,7 @@ func TestMasterLBLeavesOutDeadCloud(t *testing.T) {
 		t.Fatalf("with c2 cut off: %v, want all 40 answered by be0", got)
 	}
 
-	must(t, testLinks(t, ctl2).Up("wan0"))
+	must(t, testLinks(t, lab.ctl2).Up("wan0"))
 	back := time.Now()
 	waitFor(t, 10*time.Second, "c2 back", func() (bool, string) {
 		w := weights()
@@ -161,14 +117,8 @@ func TestMasterLBRemembersHeldVIPs(t *testing.T) {
 	srv := startServer(t)
 	setupTenant(t, srv, "t1", publicIP, "c1")
 	addRunning(t, srv, "t1", "web", "c1", map[string]string{"i-0": lab.backends[0]})
-	ipts, err := lbsync.NewIPTablesSync(lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1",
-		LBAddr: netip.MustParseAddr(lbAddr), Resync: 300 * time.Millisecond, Logger: testLogger(t)})
-	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = ipts.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	ipts := runIPTablesSync(t, lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1",
+		LBAddr: netip.MustParseAddr(lbAddr), Resync: 300 * time.Millisecond})
 
 	file := filepath.Join(t.TempDir(), "master-vips.json")
 	links := testLinks(t, lab.ctl)
@@ -227,14 +177,11 @@ func TestMasterLBStandbyRules(t *testing.T) {
 	srv := startServer(t)
 	setupTenant(t, srv, "t1", publicIP, "c1")
 	addRunning(t, srv, "t1", "web", "c1", map[string]string{"i-0": lab.backends[0], "i-1": lab.backends[1]})
-	ipts, err := lbsync.NewIPTablesSync(lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1",
-		LBAddr: netip.MustParseAddr(lbAddr), Resync: 300 * time.Millisecond, Logger: testLogger(t)})
-	must(t, err)
+	ipts := runIPTablesSync(t, lbsync.IPTablesConfig{Source: srv, IPT: lab.ipt, Cloud: "c1",
+		LBAddr: netip.MustParseAddr(lbAddr), Resync: 300 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = ipts.Run(ctx) }()
 	links := testLinks(t, lab.ctl)
 	m, err := lbsync.NewMasterLB(lbsync.MasterConfig{Leader: srv, Tables: ipts, Links: links, Uplink: "up0",
 		GARP: netcfg.GARPConfig{Interval: 10 * time.Millisecond, RepeatAfter: time.Hour}, Resync: 300 * time.Millisecond,
