@@ -18,9 +18,11 @@ type NewInstance struct {
 }
 
 // CreateInstances creates a batch of instances in state pending, all or
-// nothing. Each gets the lowest free address of its network's ranges. A
-// cloud's Capacity bounds its live instances (ErrCapacity). The result is
-// the created instances ([]Instance, in batch order).
+// nothing. Each gets the lowest free address of its network's ranges
+// (free: not held by a live instance nor quarantined at Time after an
+// instance failure, see IPQuarantine). A cloud's Capacity bounds its live
+// instances (ErrCapacity). The result is the created instances
+// ([]Instance, in batch order).
 type CreateInstances struct {
 	Time      time.Time     `json:"time"`
 	Instances []NewInstance `json:"instances"`
@@ -40,8 +42,9 @@ type InstanceUpdate struct {
 
 // UpdateInstances applies a batch of instance updates, all or nothing, in
 // order (one instance may appear several times). An instance entering a
-// terminal state frees its IP; when it was the last live instance of a
-// group being deleted, the group (and maybe its tenant) goes too.
+// terminal state frees its IP — a failed one only after IPQuarantine (see
+// ipalloc.go); when it was the last live instance of a group being
+// deleted, the group (and maybe its tenant) goes too.
 type UpdateInstances struct {
 	Time    time.Time        `json:"time"`
 	Updates []InstanceUpdate `json:"updates"`
@@ -55,7 +58,9 @@ type SetInstanceProtected struct {
 }
 
 // ReapInstances forgets terminated and failed instances last updated
-// before Before, with their load samples. The result is how many went (int).
+// before Before, with their load samples — except failed instances whose
+// address is still quarantined at Time (IPQuarantine; see
+// Instance.Reapable). The result is how many went (int).
 type ReapInstances struct {
 	Before time.Time `json:"before"`
 	Time   time.Time `json:"time"`
@@ -122,7 +127,7 @@ func applyCreateInstances(s *State, _ uint64, c *CreateInstances) (any, error) {
 	now := utc(c.Time)
 	created := make([]*Instance, 0, len(c.Instances))
 	for _, ni := range c.Instances {
-		ip, err := s.allocateIP(ni.Tenant, ni.Network, ni.ID)
+		ip, err := s.allocateIP(ni.Tenant, ni.Network, ni.ID, now)
 		if err != nil {
 			for _, inst := range created {
 				s.releaseIP(inst)
@@ -234,6 +239,9 @@ func (s *State) transition(inst *Instance, to InstanceState, now time.Time, reas
 	inst.Updated = now
 	inst.Reason = reason
 	if to == StateFailed {
+		// Its process may still run: the address stays out of allocation
+		// for IPQuarantine (ipalloc.go).
+		s.addQuarantine(inst)
 		msg := "instance " + inst.ID + " failed (was " + string(from) + ")"
 		if reason != "" {
 			msg += ": " + reason
@@ -265,7 +273,7 @@ func applyReapInstances(s *State, _ uint64, c *ReapInstances) (any, error) {
 	}
 	n := 0
 	for id, inst := range s.Instances {
-		if inst.State.Terminal() && inst.Updated.Before(c.Before) {
+		if inst.Reapable(c.Before, c.Time) {
 			s.unindexInstance(inst)
 			delete(s.Instances, id)
 			delete(s.Samples, id)

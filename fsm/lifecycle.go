@@ -41,7 +41,8 @@ func (s InstanceState) Valid() bool {
 	return ok
 }
 
-// Terminal reports whether s is terminated or failed (no resources held).
+// Terminal reports whether s is terminated or failed (no resources held,
+// except a failed instance's address, quarantined for IPQuarantine).
 func (s InstanceState) Terminal() bool { return s == StateTerminated || s == StateFailed }
 
 // Live reports whether s is a known, non-terminal state.

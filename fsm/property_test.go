@@ -111,7 +111,12 @@ func (g *gen) command() (MessageType, any) {
 			if g.r.Intn(2) == 0 {
 				hv = map[string]string{"c1": "h1", "c2": "h2", "c3": "h1"}[cloud]
 			}
-			c.Instances = append(c.Instances, NewInstance{ID: id, Tenant: g.pick(tenants...), Group: g.pick("g1", "g2"),
+			tn, gn := g.pick(tenants...), g.pick("g1", "g2")
+			if len(g.s.Groups) > 0 && g.r.Intn(4) > 0 { // mostly an existing group
+				gr := g.s.Groups[sortedKeys(g.s.Groups)[g.r.Intn(len(g.s.Groups))]]
+				tn, gn = gr.Tenant, gr.Name
+			}
+			c.Instances = append(c.Instances, NewInstance{ID: id, Tenant: tn, Group: gn,
 				Cloud: cloud, Hypervisor: hv})
 		}
 		return CreateInstancesType, c
@@ -296,6 +301,7 @@ func checkInvariants(t testing.TB, i int, s *State) {
 			t.Fatalf("entry %d: %s holds %s outside its ranges", i, id, a)
 		}
 	}
+	checkQuarantine(t, i, s)
 	if len(ips) != len(s.idx.ipOwner) {
 		t.Fatalf("entry %d: %d live IPs, index has %d", i, len(ips), len(s.idx.ipOwner))
 	}
@@ -351,6 +357,62 @@ func checkInvariants(t testing.TB, i int, s *State) {
 	for k, e := range s.Evaluations {
 		if len(e) > s.Settings.MetricHistoryCap || s.Groups[k] == nil {
 			t.Fatalf("entry %d: evaluations %s: %d entries (cap %d), group exists %v", i, k, len(e), s.Settings.MetricHistoryCap, s.Groups[k] != nil)
+		}
+	}
+}
+
+// checkQuarantine checks the IP quarantine: the index matches the failed
+// instances, no live instance was given an address a failed instance of
+// its tenant still had in quarantine when it was created (the generator's
+// clock only moves forward), and the allocation hints hold.
+func checkQuarantine(t testing.TB, i int, s *State) {
+	t.Helper()
+	want := map[string]map[netip.Addr]int{}
+	for _, f := range s.Instances {
+		if f.State != StateFailed {
+			continue
+		}
+		a := netip.MustParseAddr(f.IP)
+		if want[f.Tenant] == nil {
+			want[f.Tenant] = map[netip.Addr]int{}
+		}
+		want[f.Tenant][a]++
+		if !f.QuarantinedUntil().Equal(f.Since.Add(IPQuarantine)) {
+			t.Fatalf("entry %d: failed %s quarantined until %v", i, f.ID, f.QuarantinedUntil())
+		}
+		for _, l := range s.Instances {
+			if l.Live() && l.Tenant == f.Tenant && l.IP == f.IP && l.Created.Before(f.QuarantinedUntil()) {
+				t.Fatalf("entry %d: %s got %s at %v, in quarantine after %s failed at %v", i, l.ID, l.IP, l.Created, f.ID, f.Since)
+			}
+		}
+	}
+	if len(want) != len(s.idx.quarantine) {
+		t.Fatalf("entry %d: quarantine index has %d tenants, want %d", i, len(s.idx.quarantine), len(want))
+	}
+	for tn, m := range want {
+		if len(m) != len(s.idx.quarantine[tn]) {
+			t.Fatalf("entry %d: tenant %s: %d quarantined addresses indexed, want %d", i, tn, len(s.idx.quarantine[tn]), len(m))
+		}
+		for a, n := range m {
+			if len(s.idx.quarantine[tn][a]) != n {
+				t.Fatalf("entry %d: tenant %s: %s has %d quarantine entries, want %d", i, tn, a, len(s.idx.quarantine[tn][a]), n)
+			}
+		}
+	}
+	for tn, nets := range s.idx.ranges {
+		for _, rs := range nets {
+			for _, r := range rs {
+				h, ok := s.idx.lowFree[r]
+				if !ok {
+					continue
+				}
+				for a := r.start; a.IsValid() && a.Compare(h) < 0 && a.Compare(r.end) <= 0; a = a.Next() {
+					_, live := s.idx.ipOwner[a]
+					if _, q := s.idx.quarantine[tn][a]; !live && !q {
+						t.Fatalf("entry %d: %s is free but below the hint %s of %s", i, a, h, r)
+					}
+				}
+			}
 		}
 	}
 }

@@ -192,6 +192,23 @@ type Instance struct {
 // Live reports whether the instance holds resources (not terminal).
 func (i *Instance) Live() bool { return !i.State.Terminal() }
 
+// QuarantinedUntil returns when the address of a failed instance may be
+// handed out again: IPQuarantine after its failure (Since). Zero for an
+// instance that is not failed.
+func (i *Instance) QuarantinedUntil() time.Time {
+	if i.State != StateFailed {
+		return time.Time{}
+	}
+	return i.Since.Add(IPQuarantine)
+}
+
+// Reapable reports whether reap-instances with Before before, applied at
+// now, forgets the instance: terminal, last updated before before, and not
+// a failed instance whose address is still quarantined at now.
+func (i *Instance) Reapable(before, now time.Time) bool {
+	return i.State.Terminal() && i.Updated.Before(before) && !i.QuarantinedUntil().After(now)
+}
+
 // ActivityEntry is one line of the activity log: a scaling decision or a
 // notable event, with the inputs and formula that explain it.
 type ActivityEntry struct {
@@ -307,9 +324,15 @@ type index struct {
 	liveByCloud map[string]int                  // cloud -> live instances
 	liveByGroup map[string]int                  // group key -> live instances
 	ranges      map[string]map[string][]ipRange // tenant -> network -> ranges in order
-	// lowFree is a per-range hint: every address in [start, lowFree) is in
-	// use. Only an accelerator; the allocation result does not depend on it.
+	// lowFree is a per-range hint: every address in [start, lowFree) is
+	// held by a live instance or has a quarantine entry of the range's
+	// tenant. Only an accelerator; the allocation result does not depend on
+	// it.
 	lowFree map[ipRange]netip.Addr
+	// quarantine: tenant -> address -> the failed instances holding it
+	// (IPQuarantine; an entry stays until the instance is reaped, the
+	// allocator compares its end with the command's time).
+	quarantine map[string]map[netip.Addr][]quarEntry
 }
 
 // NewState returns empty state with all maps allocated.
@@ -361,6 +384,7 @@ func (s *State) rebuildIndex() {
 		liveByGroup: map[string]int{},
 		ranges:      map[string]map[string][]ipRange{},
 		lowFree:     map[ipRange]netip.Addr{},
+		quarantine:  map[string]map[netip.Addr][]quarEntry{},
 	}
 	for name, t := range s.Tenants {
 		s.idx.ranges[name] = tenantRanges(t.Networks)
@@ -400,6 +424,9 @@ func (s *State) indexInstance(inst *Instance) {
 			s.idx.ipOwner[a] = inst.ID
 		}
 	}
+	if inst.State == StateFailed {
+		s.addQuarantine(inst)
+	}
 }
 
 // unindexInstance removes an instance from the derived index.
@@ -413,6 +440,9 @@ func (s *State) unindexInstance(inst *Instance) {
 	}
 	if inst.Live() {
 		s.unindexLive(inst)
+	}
+	if inst.State == StateFailed {
+		s.removeQuarantine(inst)
 	}
 }
 

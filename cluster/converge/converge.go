@@ -162,11 +162,14 @@ func (c *Converger) Converge(ctx context.Context) error {
 
 // Reap forgets terminal instances older than ReapAfter, when there are any.
 func (c *Converger) Reap(ctx context.Context) error {
-	before := c.cfg.Now().Add(-c.cfg.ReapAfter)
+	now := c.cfg.Now()
+	before := now.Add(-c.cfg.ReapAfter)
 	found := false
 	c.cfg.Cluster.FSM().Read(func(s *fsm.State) {
 		for _, in := range s.Instances {
-			if in.State.Terminal() && in.Updated.Before(before) {
+			// A failed instance's record stays while its address is
+			// quarantined (fsm.IPQuarantine): no reap that removes nothing.
+			if in.Reapable(before, now) {
 				found = true
 				return
 			}
@@ -178,7 +181,7 @@ func (c *Converger) Reap(ctx context.Context) error {
 	if err := c.verifyLeader(ctx); err != nil {
 		return err
 	}
-	_, err := c.cfg.Cluster.Apply(ctx, fsm.ReapInstancesType, fsm.ReapInstances{Before: before, Time: c.cfg.Now()})
+	_, err := c.cfg.Cluster.Apply(ctx, fsm.ReapInstancesType, fsm.ReapInstances{Before: before, Time: now})
 	return err
 }
 
