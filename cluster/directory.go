@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"aas/cluster/api"
+	"aas/internal/atomicfile"
 )
 
 // directory maps controller IDs to their addresses (raft, HTTP, gossip).
@@ -124,9 +125,5 @@ func (d *directory) persist() {
 		stored[i] = api.Identity{ID: n.ID, Cloud: n.Cloud, RaftAddr: n.RaftAddr, HTTPAddr: n.HTTPAddr, GossipAddr: n.GossipAddr}
 	}
 	b, _ := json.MarshalIndent(stored, "", "  ")
-	tmp := d.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return
-	}
-	_ = os.Rename(tmp, filepath.Clean(d.path))
+	_ = atomicfile.Write(filepath.Clean(d.path), b, 0o600)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"aas/internal/atomicfile"
 	"aas/nodes/driver"
 	"aas/nodes/health"
 	"aas/nodes/metrics"
@@ -409,11 +410,7 @@ func (s *metaStore) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	tmp := s.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("agent: save metadata: %w", err)
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
+	if err := atomicfile.Write(s.path, b, 0o600); err != nil {
 		return fmt.Errorf("agent: save metadata: %w", err)
 	}
 	return nil

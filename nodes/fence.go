@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"aas/internal/atomicfile"
 )
 
 // ErrStaleTerm: the call carries a Raft term lower than the highest this
@@ -50,22 +52,7 @@ func (f *termFence) Observe(term uint64) error {
 	if term == f.highest {
 		return nil
 	}
-	tmp := f.path + ".tmp"
-	w, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("term fence: %w", err)
-	}
-	_, err = w.WriteString(strconv.FormatUint(term, 10) + "\n")
-	if err == nil {
-		err = w.Sync()
-	}
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, f.path)
-	}
-	if err != nil {
+	if err := atomicfile.Write(f.path, []byte(strconv.FormatUint(term, 10)+"\n"), 0o600); err != nil {
 		return fmt.Errorf("term fence: persist term %d: %w", term, err)
 	}
 	f.highest = term

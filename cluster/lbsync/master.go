@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"aas/cluster"
+	"aas/internal/atomicfile"
 	"aas/netcfg"
 )
 
@@ -363,7 +363,11 @@ func (m *MasterLB) rememberLocked(extra *netip.Addr) {
 		st.VIPs = append(st.VIPs, extra.String())
 	}
 	sort.Strings(st.VIPs)
-	if err := writeJSONAtomic(m.cfg.HeldFile, st); err != nil {
+	b, err := json.Marshal(st)
+	if err == nil {
+		err = atomicfile.Write(m.cfg.HeldFile, b, 0o600)
+	}
+	if err != nil {
 		m.log.Error("remembering the held public IPs failed", "file", m.cfg.HeldFile, "error", err)
 	}
 }
@@ -402,41 +406,6 @@ func (m *MasterLB) releaseRemembered() {
 	m.mu.Lock()
 	m.rememberLocked(nil)
 	m.mu.Unlock()
-}
-
-// writeJSONAtomic writes v to path through a temporary file in the same
-// directory, synced and renamed over path (then the directory synced), so
-// a crash leaves the old or the new content, never a torn one.
-func writeJSONAtomic(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("lbsync: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("lbsync: write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 func readJSON(path string, v any) error {

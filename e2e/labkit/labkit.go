@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"aas/internal/atomicfile"
 )
 
 // Sentinel errors; match with errors.Is.
@@ -172,12 +174,8 @@ func WriteState(path string, s *State) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("labkit: write state: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("labkit: write state: %w", err)
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("labkit: %w", err)
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"aas/internal/atomicfile"
 	"aas/nodes/driver"
 )
 
@@ -177,23 +178,7 @@ func (d *Driver) save() error {
 	if err != nil {
 		return err
 	}
-	tmp := d.statePath + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("process driver: save state: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("process driver: save state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("process driver: save state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("process driver: save state: %w", err)
-	}
-	if err := os.Rename(tmp, d.statePath); err != nil {
+	if err := atomicfile.Write(d.statePath, b, 0o600); err != nil {
 		return fmt.Errorf("process driver: save state: %w", err)
 	}
 	return nil
