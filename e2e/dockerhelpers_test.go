@@ -3,8 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,6 +143,14 @@ func startPair(t *testing.T, bin, dir, driver string, serverArgs ...string) (srv
 	t.Cleanup(func() {
 		_ = hv.Kill()
 		_ = srv.Kill()
+		if driver == "process" {
+			// Instances run in their own sessions: a killed agent leaves them.
+			for _, pid := range workloadPIDs(t, filepath.Dir(bin)) {
+				if n, err := strconv.Atoi(pid); err == nil {
+					_ = syscall.Kill(n, syscall.SIGKILL)
+				}
+			}
+		}
 		if t.Failed() {
 			t.Logf("--- controller log:\n%s", tail(srv.Log(), 8000))
 			t.Logf("--- hypervisor log:\n%s", tail(hv.Log(), 8000))
