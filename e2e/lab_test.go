@@ -27,35 +27,61 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// labBinary is the start of every lab test: it skips with -short, needs
+// root and ip(8), and builds ctl into a temporary directory (returned too).
+func labBinary(t *testing.T) (bin, dir string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("e2e: builds ctl and runs a namespace lab")
+	}
+	testenv.RequireRoot(t)
+	testenv.RequireBinary(t, "ip")
+	dir = t.TempDir()
+	bin, err := clusterproc.BuildCtl(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin, dir
+}
+
+// upLab brings a lab up with opts — by default 3 clouds, the test's log at
+// Warn, 60 s to get ready — and takes it down at cleanup.
+func upLab(t *testing.T, ctx context.Context, opts labkit.Options) *labkit.Lab {
+	t.Helper()
+	if opts.Clouds == 0 {
+		opts.Clouds = 3
+	}
+	if opts.Logger == nil {
+		opts.Logger = hclog.New(&hclog.LoggerOptions{Name: "test", Output: testLogWriter{t}, Level: hclog.Warn})
+	}
+	if opts.ReadyTimeout == 0 {
+		opts.ReadyTimeout = 60 * time.Second
+	}
+	lab, err := labkit.Up(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Down(); err != nil {
+			t.Errorf("cleanup down: %v", err)
+		}
+	})
+	return lab
+}
+
 // TestLab brings up the 3-cloud namespace lab with real ctl processes,
 // checks the cluster and the lab's isolation, kills the leader controller
 // with SIGKILL a few times and measures how long the survivors take to
 // agree on a new leader, then takes the lab down and checks that nothing
 // it made is left.
 func TestLab(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: builds ctl and runs a namespace lab")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireBinary(t, "ip")
-	bin, err := clusterproc.BuildCtl(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, _ := labBinary(t)
 	const clouds = 3
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
 	defer cancel()
 	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Output: testLogWriter{t}, Level: hclog.Info})
-	lab, err := labkit.Up(ctx, labkit.Options{Clouds: clouds, CtlPath: bin, Logger: logger, ReadyTimeout: 60 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	lab := upLab(t, ctx, labkit.Options{Clouds: clouds, CtlPath: bin, Logger: logger})
 	st := lab.State()
-	t.Cleanup(func() {
-		if err := lab.Down(); err != nil {
-			t.Errorf("cleanup down: %v", err)
-		}
-	})
 	if got := len(st.AllNamespaces()); got != 2*clouds+2 {
 		t.Fatalf("namespaces: got %d, want %d: %v", got, 2*clouds+2, st.AllNamespaces())
 	}

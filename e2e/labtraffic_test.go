@@ -20,14 +20,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/vishvananda/netns"
 
 	"aas/cluster/client"
-	"aas/e2e/clusterproc"
 	"aas/e2e/labkit"
 	"aas/fsm"
-	"aas/internal/testenv"
 	"aas/netcfg"
 	"aas/nodes/workload"
 )
@@ -49,25 +46,8 @@ const (
 // lab's VIP) and waits until the leader alone holds the VIP.
 func upVIPLab(t *testing.T, ctx context.Context) (*labkit.Lab, netns.NsHandle) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("e2e: builds ctl and runs a namespace lab")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireBinary(t, "ip")
-	bin, err := clusterproc.BuildCtl(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Output: testLogWriter{t}, Level: hclog.Warn})
-	lab, err := labkit.Up(ctx, labkit.Options{Clouds: 3, CtlPath: bin, Logger: logger, ReadyTimeout: 60 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Down(); err != nil {
-			t.Errorf("cleanup down: %v", err)
-		}
-	})
+	bin, _ := labBinary(t)
+	lab := upLab(t, ctx, labkit.Options{CtlPath: bin})
 	st := lab.State()
 	if !lab.HoldsVIPSupported() || st.Tenant == "" {
 		t.Fatalf("the lab's agents must hold the VIP (-uplink) and the demo tenant must apply (note: %s)", st.TenantNote)
@@ -507,28 +487,10 @@ func TestLabPartitionDropsVIP(t *testing.T) {
 // HTTP; the cloud's controller (its load balancer's namespace) reaches it
 // through its route to the subnet, and the replies find their way back.
 func TestLabInstanceNetwork(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: builds ctl and runs a namespace lab")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireBinary(t, "ip")
-	bin, err := clusterproc.BuildCtl(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, _ := labBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Output: testLogWriter{t}, Level: hclog.Warn})
-	lab, err := labkit.Up(ctx, labkit.Options{Clouds: 3, CtlPath: bin, Logger: logger, ReadyTimeout: 60 * time.Second,
-		InstanceNetworks: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Down(); err != nil {
-			t.Errorf("cleanup down: %v", err)
-		}
-	})
+	lab := upLab(t, ctx, labkit.Options{CtlPath: bin, InstanceNetworks: true})
 	st := lab.State()
 	if len(st.InstanceSubnets) == 0 {
 		t.Fatal("no instance subnets plumbed")
@@ -691,31 +653,13 @@ func upTrafficLab(t *testing.T, ctx context.Context) *trafficLab {
 func upInstanceLab(t *testing.T, ctx context.Context, tenant string, tenantYAML func(ctl string) string,
 	controllerArgs ...string) (*labkit.Lab, netns.NsHandle) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("e2e: builds ctl and runs a namespace lab")
-	}
-	testenv.RequireRoot(t)
-	testenv.RequireBinary(t, "ip")
-	dir := t.TempDir()
-	bin, err := clusterproc.BuildCtl(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, dir := labBinary(t)
 	tf := filepath.Join(dir, tenant+"-tenant.yml")
 	if err := os.WriteFile(tf, []byte(tenantYAML(bin)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Output: testLogWriter{t}, Level: hclog.Warn})
-	lab, err := labkit.Up(ctx, labkit.Options{Clouds: 3, CtlPath: bin, Logger: logger, ReadyTimeout: 60 * time.Second,
-		TenantFile: tf, InstanceNetworks: true, WorkDir: os.Getenv("AAS_LAB_WORKDIR"), ControllerArgs: controllerArgs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Down(); err != nil {
-			t.Errorf("cleanup down: %v", err)
-		}
-	})
+	lab := upLab(t, ctx, labkit.Options{CtlPath: bin, TenantFile: tf, InstanceNetworks: true,
+		WorkDir: os.Getenv("AAS_LAB_WORKDIR"), ControllerArgs: controllerArgs})
 	st := lab.State()
 	if st.Tenant != tenant || st.ProcessMode != "netns" {
 		t.Fatalf("lab: tenant %q (note %q), process mode %q; want tenant %s in netns mode", st.Tenant, st.TenantNote, st.ProcessMode, tenant)
